@@ -1,0 +1,90 @@
+"""The segmentation model (backbone → head → upsample), the ``HEADS`` registry and build_model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .heads import DeepLabV3Head, FCNHead, LRASPPHead
+from .mobilenetv3 import MobileNetV3Backbone
+
+HEADS: dict[str, type[nn.Module]] = {
+    "lraspp": LRASPPHead,
+    "deeplabv3": DeepLabV3Head,
+    "fcn": FCNHead,
+}
+
+BACKBONES = ("mobilenet_v3_large", "mobilenet_v3_small")
+
+
+class SegmentationModel(nn.Module):
+    """``model(x)`` → ``{"out": N×K×H×W logits}`` (plus ``"aux"`` with an auxiliary head).
+
+    The logits are bilinearly upsampled to the input's size.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, classifier: nn.Module, aux_classifier: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.classifier = classifier
+        self.aux_classifier = aux_classifier
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        size = x.shape[-2:]
+        features = self.backbone(x)
+        out = {"out": _upsample(self.classifier(features), size)}
+        if self.aux_classifier is not None:
+            out["aux"] = _upsample(self.aux_classifier(features), size)
+        return out
+
+
+def _upsample(x: Tensor, size) -> Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def build_model(
+    head: str,
+    num_classes: int,
+    *,
+    backbone: str = "mobilenet_v3_large",
+    reduced_tail: bool = True,
+    dilated: bool = True,
+    width_mult: float = 1.0,
+    aux: bool = False,
+    pretrained_backbone: str | Path | None = None,
+    **head_options,
+) -> SegmentationModel:
+    """Build a MobileNetV3 segmentation model.
+
+    Args:
+        head: a key of ``HEADS``: ``"lraspp"``, ``"deeplabv3"`` or ``"fcn"``.
+        num_classes: number of output classes (logit channels).
+        backbone: ``"mobilenet_v3_large"`` or ``"mobilenet_v3_small"``.
+        reduced_tail: halve the last stage's channels (the paper's segmentation setting).
+        dilated: the last stage uses dilation instead of stride (output stride 16, not 32).
+        width_mult: channel multiplier; channels are rounded to multiples of 8.
+        aux: add an auxiliary FCN head on the stride-8 features (``"aux"`` output).
+        pretrained_backbone: a local torchvision ImageNet ``mobilenet_v3_large`` state-dict file.
+        head_options: passed to the head's constructor (e.g. ``pool="paper"`` for LR-ASPP).
+
+    With ``reduced_tail=False`` the state-dict keys equal torchvision's, so its
+    ``lraspp_mobilenet_v3_large`` / ``deeplabv3_mobilenet_v3_large`` checkpoints load strictly.
+    """
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {sorted(HEADS)}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    body = MobileNetV3Backbone(backbone, width_mult, reduced_tail, dilated)
+    low, high = body.out_channels["low"], body.out_channels["high"]
+    classifier = HEADS[head](low, high, num_classes, **head_options)
+    aux_classifier = FCNHead(low, high, num_classes, in_feature="low") if aux else None
+    model = SegmentationModel(body, classifier, aux_classifier)
+    if pretrained_backbone is not None:
+        from .weights import load_backbone_weights
+
+        load_backbone_weights(model.backbone, pretrained_backbone)
+    return model
