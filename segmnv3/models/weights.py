@@ -13,14 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-log = logging.getLogger(__name__)
+from ..data.coco import VOC_CLASSES  # noqa: F401  (re-exported: torchvision's 21 classes)
 
-# torchvision's 21 classes for its COCO-trained segmentation weights (the VOC categories).
-VOC_CLASSES = [
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
-]  # fmt: skip
+log = logging.getLogger(__name__)
 
 
 def load_file(path: str | Path) -> Any:

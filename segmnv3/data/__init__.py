@@ -1,0 +1,55 @@
+"""Datasets (Cityscapes, COCO, folders, synthetic), transforms and loader helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .cityscapes import Cityscapes
+from .coco import COCOSegmentation
+from .folder import FolderSegmentation
+from .loader import build_loader, pad_collate, worker_init
+from .synthetic import SyntheticSegmentation
+from .transforms import IGNORE_INDEX, Preset, eval_preset, train_preset
+
+DATASETS: dict[str, type] = {
+    "cityscapes": Cityscapes,
+    "coco": COCOSegmentation,
+    "folder": FolderSegmentation,
+    "synthetic": SyntheticSegmentation,
+}
+
+
+def build_dataset(
+    name: str,
+    split: str,
+    root: str | Path | None = None,
+    transforms: Callable | None = None,
+    **options,
+):
+    """Build ``DATASETS[name]`` for ``split``; ``options`` go to its constructor."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    cls = DATASETS[name]
+    if cls is SyntheticSegmentation:
+        return cls(split=split, transforms=transforms, **options)
+    if root is None:
+        raise ValueError(f"dataset {name!r} needs a root folder (data.root / --data-root)")
+    return cls(root, split=split, transforms=transforms, **options)
+
+
+__all__ = [
+    "DATASETS",
+    "IGNORE_INDEX",
+    "COCOSegmentation",
+    "Cityscapes",
+    "FolderSegmentation",
+    "Preset",
+    "SyntheticSegmentation",
+    "build_dataset",
+    "build_loader",
+    "eval_preset",
+    "pad_collate",
+    "train_preset",
+    "worker_init",
+]

@@ -1,0 +1,194 @@
+"""COCO instances turned into semantic masks, as torchvision's segmentation reference does.
+
+root/<split><year>/*.jpg
+root/annotations/instances_<split><year>.json
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .io import check_same_size, read_image, read_mask, write_png
+
+# COCO's 80 thing categories: (category id, name).
+COCO_CATEGORIES = [
+    (1, "person"), (2, "bicycle"), (3, "car"), (4, "motorcycle"), (5, "airplane"), (6, "bus"),
+    (7, "train"), (8, "truck"), (9, "boat"), (10, "traffic light"), (11, "fire hydrant"),
+    (13, "stop sign"), (14, "parking meter"), (15, "bench"), (16, "bird"), (17, "cat"),
+    (18, "dog"), (19, "horse"), (20, "sheep"), (21, "cow"), (22, "elephant"), (23, "bear"),
+    (24, "zebra"), (25, "giraffe"), (27, "backpack"), (28, "umbrella"), (31, "handbag"),
+    (32, "tie"), (33, "suitcase"), (34, "frisbee"), (35, "skis"), (36, "snowboard"),
+    (37, "sports ball"), (38, "kite"), (39, "baseball bat"), (40, "baseball glove"),
+    (41, "skateboard"), (42, "surfboard"), (43, "tennis racket"), (44, "bottle"),
+    (46, "wine glass"), (47, "cup"), (48, "fork"), (49, "knife"), (50, "spoon"), (51, "bowl"),
+    (52, "banana"), (53, "apple"), (54, "sandwich"), (55, "orange"), (56, "broccoli"),
+    (57, "carrot"), (58, "hot dog"), (59, "pizza"), (60, "donut"), (61, "cake"), (62, "chair"),
+    (63, "couch"), (64, "potted plant"), (65, "bed"), (67, "dining table"), (70, "toilet"),
+    (72, "tv"), (73, "laptop"), (74, "mouse"), (75, "remote"), (76, "keyboard"),
+    (77, "cell phone"), (78, "microwave"), (79, "oven"), (80, "toaster"), (81, "sink"),
+    (82, "refrigerator"), (84, "book"), (85, "clock"), (86, "vase"), (87, "scissors"),
+    (88, "teddy bear"), (89, "hair drier"), (90, "toothbrush"),
+]  # fmt: skip
+
+# torchvision's 21-class protocol: background + the 20 VOC classes, by COCO category id.
+VOC_CATEGORY_IDS = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]
+VOC_CLASSES = [
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+]  # fmt: skip
+VOC_PALETTE = [
+    ((i >> 0 & 1) << 7 | (i >> 3 & 1) << 6, (i >> 1 & 1) << 7 | (i >> 4 & 1) << 6,
+     (i >> 2 & 1) << 7) for i in range(21)
+]  # fmt: skip
+TRAIN_MIN_AREA = 1000  # torchvision drops train images whose kept annotations cover <= this
+
+
+def decode_segmentation(segm, height: int, width: int) -> np.ndarray:
+    """An annotation's ``segmentation`` (polygons, uncompressed or compressed RLE) → bool H×W."""
+    if isinstance(segm, list):  # polygons: one object may have several parts
+        rles = mask_utils.frPyObjects(segm, height, width)
+        rle = mask_utils.merge(rles)
+    elif isinstance(segm, dict) and isinstance(segm.get("counts"), list):
+        rle = mask_utils.frPyObjects(segm, height, width)
+    elif isinstance(segm, dict) and isinstance(segm.get("counts"), str | bytes):
+        counts = segm["counts"]
+        rle = {
+            "size": segm["size"],
+            "counts": counts.encode() if isinstance(counts, str) else counts,
+        }
+    else:
+        raise ValueError(f"unknown segmentation format {type(segm).__name__}")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def semantic_mask(anns: list[dict], cat_to_class: dict[int, int], height: int, width: int):
+    """torchvision's rule: each kept instance paints its class; pixels of 2+ instances → 255."""
+    target = np.zeros((height, width), np.uint8)
+    count = np.zeros((height, width), np.uint8)
+    for ann in anns:
+        cls = cat_to_class.get(ann["category_id"])
+        if cls is None:
+            continue
+        m = decode_segmentation(ann["segmentation"], height, width)
+        target[m] = np.maximum(target[m], cls)
+        count += m
+    target[count > 1] = 255
+    return target
+
+
+class COCOSegmentation:
+    """COCO as semantic segmentation. ``categories="voc"``: torchvision's 21 classes;
+    ``"all"``: background + the 80 thing classes. Items are ``(image, mask)``.
+
+    Train images whose kept annotations cover ``TRAIN_MIN_AREA`` px or less are dropped (as
+    torchvision's reference does); val keeps every image. ``cache_dir`` stores decoded masks
+    as PNGs so later epochs skip the polygon decoding.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        year: int = 2017,
+        categories: str = "voc",
+        transforms: Callable | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"COCO split {split!r}; choose 'train' or 'val'")
+        if categories not in ("voc", "all"):
+            raise ValueError(f"COCO categories {categories!r}; choose 'voc' or 'all'")
+        self.root, self.split, self.transforms = Path(root), split, transforms
+        self.image_dir = self.root / f"{split}{year}"
+        if not self.image_dir.is_dir():
+            raise FileNotFoundError(f"COCO: no image folder {self.image_dir}")
+        ann_file = self.root / "annotations" / f"instances_{split}{year}.json"
+        data = _load_json(ann_file)
+        known = {c["id"]: c["name"] for c in data["categories"]}
+        if categories == "voc":
+            ids, self.classes, self.palette = VOC_CATEGORY_IDS, VOC_CLASSES, VOC_PALETTE
+        else:
+            ids = [0, *sorted(known)]
+            self.classes = ["background"] + [known[i] for i in ids[1:]]
+            self.palette = _palette(len(ids))
+        self.num_classes = len(self.classes)
+        self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
+
+        by_image: dict[int, list[dict]] = defaultdict(list)
+        for ann in data["annotations"]:
+            if ann["category_id"] not in known:
+                raise ValueError(
+                    f"{ann_file}: annotation {ann.get('id')} has category_id "
+                    f"{ann['category_id']}, which is not in the file's categories"
+                )
+            if ann["category_id"] in self.cat_to_class:
+                by_image[ann["image_id"]].append(ann)
+        self.images = []
+        for info in sorted(data["images"], key=lambda i: i["id"]):
+            anns = by_image.get(info["id"], [])
+            if split == "train" and sum(a["area"] for a in anns) <= TRAIN_MIN_AREA:
+                continue
+            self.images.append((info, anns))
+        if not self.images:
+            raise ValueError(f"COCO: {ann_file} gives no usable images for split {split!r}")
+        self.cache_dir = None
+        if cache_dir is not None:
+            self.cache_dir = Path(cache_dir) / f"{split}{year}_{categories}"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def filename(self, index: int) -> str:
+        return Path(self.images[index][0]["file_name"]).stem
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        info, anns = self.images[index]
+        image_path = self.image_dir / info["file_name"]
+        image = read_image(image_path)
+        if image.shape[:2] != (info["height"], info["width"]):
+            raise ValueError(
+                f"{image_path}: image is {image.shape[1]}×{image.shape[0]} but the annotation "
+                f"file says {info['width']}×{info['height']}"
+            )
+        cached = self.cache_dir / f"{info['id']}.png" if self.cache_dir else None
+        if cached is not None and cached.is_file():
+            mask = read_mask(cached)
+            check_same_size(image, mask, image_path, cached)
+            return image, mask
+        mask = semantic_mask(anns, self.cat_to_class, info["height"], info["width"])
+        if cached is not None:
+            write_png(cached, mask)
+        return image, mask
+
+    def __getitem__(self, index: int):
+        image, mask = self.load(index)
+        if self.transforms is not None:
+            return self.transforms(image, mask)
+        return image, mask
+
+
+def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"COCO: annotation file not found: {path}")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: not a COCO instances file (missing {', '.join(missing)})")
+    return data
+
+
+def _palette(n: int) -> list[tuple[int, int, int]]:
+    rng = np.random.default_rng(0)
+    colours = [(0, 0, 0)] + [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(n - 1)]
+    return colours

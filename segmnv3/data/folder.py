@@ -1,0 +1,132 @@
+"""A user's own data: ``root/images/<stem>.<ext>`` paired with ``root/masks/<stem>.png``.
+
+Masks hold class ids (single channel, 255 = ignore), or RGB colours mapped through
+``palette``. Class names (and optionally the palette) may come from ``root/classes.yaml``::
+
+    classes: [background, cat, dog]
+    palette: [[0, 0, 0], [255, 0, 0], [0, 255, 0]]   # optional
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
+
+CLASSES_FILE = "classes.yaml"
+
+
+def _read_classes_file(path: Path) -> tuple[list[str], list | None]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if isinstance(data, list):
+        return [str(c) for c in data], None
+    if isinstance(data, dict) and isinstance(data.get("classes"), list):
+        unknown = set(data) - {"classes", "palette"}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; valid: classes, palette")
+        return [str(c) for c in data["classes"]], data.get("palette")
+    raise ValueError(f"{path}: expected a list of class names or a mapping with 'classes'")
+
+
+class FolderSegmentation:
+    """Images and masks paired by file stem. Items are ``(image, mask)``.
+
+    With ``split``, the folders are looked up under ``root/<split>/`` (``classes.yaml`` may sit
+    there or in ``root``).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        images: str = "images",
+        masks: str = "masks",
+        classes: Sequence[str] | None = None,
+        palette: Sequence[Sequence[int]] | None = None,
+        transforms: Callable | None = None,
+    ) -> None:
+        self.root, self.transforms = Path(root), transforms
+        base = self.root / split if split else self.root
+        image_dir, mask_dir = base / images, base / masks
+        for folder in (image_dir, mask_dir):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"folder dataset: no folder {folder}")
+        classes_file = base / CLASSES_FILE
+        if not classes_file.is_file():
+            classes_file = self.root / CLASSES_FILE
+        if classes is None and classes_file.is_file():
+            classes, file_palette = _read_classes_file(classes_file)
+            palette = palette if palette is not None else file_palette
+        if not classes:
+            raise ValueError(
+                f"folder dataset {self.root}: give classes=[...] or write {classes_file}"
+            )
+        self.classes = list(classes)
+        self.num_classes = len(self.classes)
+        self.palette = [tuple(int(v) for v in c) for c in palette] if palette else None
+        if self.palette is not None and len(self.palette) != self.num_classes:
+            raise ValueError(
+                f"folder dataset {self.root}: {len(self.palette)} palette colours for "
+                f"{self.num_classes} classes"
+            )
+        self.images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not self.images:
+            raise FileNotFoundError(f"folder dataset: no images in {image_dir}")
+        self.masks = []
+        for image in self.images:
+            mask = mask_dir / f"{image.stem}.png"
+            if not mask.is_file():
+                raise FileNotFoundError(f"folder dataset: missing mask {mask} for {image}")
+            self.masks.append(mask)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def filename(self, index: int) -> str:
+        return self.images[index].stem
+
+    def _ids_from_colours(self, rgb: np.ndarray, path: Path) -> np.ndarray:
+        if self.palette is None:
+            raise ValueError(f"{path}: RGB mask but no palette was given to map colours to ids")
+        keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8)
+        keys |= rgb[..., 2]
+        out = np.full(rgb.shape[:2], 255, np.uint8)
+        known = np.zeros(rgb.shape[:2], bool)
+        for cls, (r, g, b) in enumerate(self.palette):
+            hit = keys == (r << 16 | g << 8 | b)
+            out[hit], known[hit] = cls, True
+        if not known.all():
+            y, x = np.argwhere(~known)[0]
+            raise ValueError(
+                f"{path}: colour {tuple(int(v) for v in rgb[y, x])} at (x={x}, y={y}) is not in "
+                "the palette"
+            )
+        return out
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image_path, mask_path = self.images[index], self.masks[index]
+        image, mask = read_image(image_path), read_mask(mask_path)
+        check_same_size(image, mask, image_path, mask_path)
+        if mask.ndim == 3:
+            mask = self._ids_from_colours(mask, mask_path)
+        bad = (mask >= self.num_classes) & (mask != 255)
+        if bad.any():
+            raise ValueError(
+                f"{mask_path}: class ids {sorted(np.unique(mask[bad]).tolist())[:10]} are >= the "
+                f"number of classes ({self.num_classes}); valid ids are 0…"
+                f"{self.num_classes - 1} and 255 (ignore)"
+            )
+        return image, mask.astype(np.uint8)
+
+    def __getitem__(self, index: int):
+        image, mask = self.load(index)
+        if self.transforms is not None:
+            return self.transforms(image, mask)
+        return image, mask

@@ -1,0 +1,66 @@
+"""DataLoader helpers: worker seeding, OpenCV threads, padding collate, a loader builder."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .transforms import IGNORE_INDEX
+
+
+def worker_init(worker_id: int) -> None:
+    """Seed numpy and ``random`` from torch's per-worker seed; no OpenCV threads in workers
+    (they would fight the other workers for the same cores)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    cv2.setNumThreads(0)
+
+
+def pad_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
+    """Stack ``(image, mask)`` pairs, padding to the largest size: images with 0, masks with
+    255 (ignore), at the bottom and right."""
+    images, masks = zip(*batch, strict=True)
+    height = max(img.shape[-2] for img in images)
+    width = max(img.shape[-1] for img in images)
+    out_images = images[0].new_zeros((len(images), images[0].shape[0], height, width))
+    out_masks = masks[0].new_full((len(masks), height, width), IGNORE_INDEX)
+    for i, (img, mask) in enumerate(zip(images, masks, strict=True)):
+        out_images[i, :, : img.shape[-2], : img.shape[-1]] = img
+        out_masks[i, : mask.shape[-2], : mask.shape[-1]] = mask
+    return out_images, out_masks
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    num_workers: int = 2,
+    seed: int = 0,
+    distributed: bool = False,
+    drop_last: bool | None = None,
+) -> DataLoader:
+    """A DataLoader with seeded shuffling (or a DistributedSampler), seeded workers and the
+    padding collate. With ``distributed``, call ``loader.sampler.set_epoch(epoch)`` each epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if distributed:
+        sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train if sampler is None else False,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=pad_collate,
+        worker_init_fn=worker_init,
+        generator=generator,
+        drop_last=train if drop_last is None else drop_last,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )

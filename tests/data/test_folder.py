@@ -1,0 +1,64 @@
+import cv2
+import numpy as np
+import pytest
+
+from segmnv3.data import FolderSegmentation, build_dataset
+from segmnv3.data.synthetic import CLASSES, PALETTE
+
+
+def _tree(root, masks):
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i, m in enumerate(masks):
+        cv2.imwrite(str(root / "images" / f"im{i}.png"), np.zeros((*m.shape[:2], 3), np.uint8))
+        cv2.imwrite(str(root / "masks" / f"im{i}.png"), m)
+    return root
+
+
+def test_sample_tree_with_classes_file(folder_root):
+    ds = build_dataset("folder", "train", root=folder_root)
+    assert ds.classes == CLASSES and ds.palette == PALETTE and len(ds) == 3
+    image, mask = ds[0]
+    assert image.shape == (48, 64, 3) and mask.shape == (48, 64) and mask.max() < 5
+
+
+def test_colour_masks_map_through_the_palette(tmp_path):
+    ids = np.array([[0, 1], [2, 1]], np.uint8)
+    palette = [(0, 0, 0), (255, 0, 0), (0, 0, 255)]
+    rgb = np.array(palette, np.uint8)[ids]
+    _tree(tmp_path, [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)])
+    ds = FolderSegmentation(tmp_path, classes=["a", "b", "c"], palette=palette)
+    assert np.array_equal(ds[0][1], ids)
+    with pytest.raises(ValueError, match="no palette"):
+        FolderSegmentation(tmp_path, classes=["a", "b", "c"])[0]
+    with pytest.raises(ValueError, match=r"im0.png: colour \(0, 0, 255\)"):
+        FolderSegmentation(tmp_path, classes=["a", "b"], palette=palette[:2])[0]
+
+
+def test_ids_out_of_range_and_ignore(tmp_path):
+    _tree(tmp_path, [np.array([[0, 255], [1, 1]], np.uint8), np.array([[0, 7]], np.uint8)])
+    ds = FolderSegmentation(tmp_path, classes=["a", "b"])
+    assert ds[0][1][0, 1] == 255
+    with pytest.raises(ValueError, match=r"im1.png: class ids \[7\]"):
+        ds[1]
+
+
+def test_missing_mask_and_empty_folder(tmp_path):
+    _tree(tmp_path, [np.zeros((4, 4), np.uint8)])
+    (tmp_path / "masks" / "im0.png").unlink()
+    with pytest.raises(FileNotFoundError, match="im0.png"):
+        FolderSegmentation(tmp_path, classes=["a"])
+    (tmp_path / "images" / "im0.png").unlink()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        FolderSegmentation(tmp_path, classes=["a"])
+
+
+def test_classes_required_and_yaml_errors(tmp_path):
+    _tree(tmp_path, [np.zeros((4, 4), np.uint8)])
+    with pytest.raises(ValueError, match="classes.yaml"):
+        FolderSegmentation(tmp_path)
+    (tmp_path / "classes.yaml").write_text("classes: [a, b]\ncolours: []\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        FolderSegmentation(tmp_path)
+    (tmp_path / "classes.yaml").write_text("[a, b]\n")
+    assert FolderSegmentation(tmp_path).classes == ["a", "b"]
