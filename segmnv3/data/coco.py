@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..viz import default_palette
 from .io import check_same_size, read_image, read_mask, write_png
 
 # COCO's 80 thing categories: (category id, name).
@@ -117,7 +118,7 @@ class COCOSegmentation:
         else:
             ids = [0, *sorted(known)]
             self.classes = ["background"] + [known[i] for i in ids[1:]]
-            self.palette = _palette(len(ids))
+            self.palette = default_palette(len(ids))
         self.num_classes = len(self.classes)
         self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
 
@@ -186,9 +187,3 @@ def _load_json(path: Path) -> dict:
     if missing:
         raise ValueError(f"{path}: not a COCO instances file (missing {', '.join(missing)})")
     return data
-
-
-def _palette(n: int) -> list[tuple[int, int, int]]:
-    rng = np.random.default_rng(0)
-    colours = [(0, 0, 0)] + [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(n - 1)]
-    return colours

@@ -53,8 +53,11 @@ def _dots(h, w, rng):
     return _two_tone(dots, rng)
 
 
-def _solid_noise(h, w, rng):
-    return _colour(rng) + rng.normal(0, 6, size=(h, w, 1)).astype(np.float32)
+def _grid_lines(h, w, rng):
+    yy, xx = _grid(h, w)
+    cell = rng.uniform(5, 8)
+    lines = ((yy % cell) < 1.6) | ((xx % cell) < 1.6)
+    return _two_tone(lines.astype(np.float32), rng)
 
 
 def _background(h, w, rng):
@@ -81,7 +84,7 @@ def _polygon(kind: int, cx: float, cy: float, r: float, rng) -> np.ndarray:
     return np.round(pts).astype(np.int32)
 
 
-_TEXTURES = {1: _stripes, 2: _checker, 3: _dots, 4: _solid_noise}
+_TEXTURES = {1: _stripes, 2: _checker, 3: _dots, 4: _grid_lines}
 
 
 def generate_scene(
@@ -99,7 +102,7 @@ def generate_scene(
     short = min(height, width)
     for obj in range(int(rng.integers(2, max_objects + 1))):
         kind = int(rng.integers(1, len(CLASSES)))
-        r = rng.uniform(0.12, 0.24) * short
+        r = rng.uniform(0.14, 0.26) * short
         cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height
         shape = np.zeros((height, width), np.uint8)
         if kind == 1:

@@ -28,6 +28,10 @@ class Preset:
         out = self.compose(image=image, mask=mask)
         return out["image"], torch.as_tensor(out["mask"], dtype=torch.int64)
 
+    def set_random_seed(self, seed: int) -> None:
+        """Seed the augmentations (albumentations draws from its own generators)."""
+        self.compose.set_random_seed(seed)
+
     def __repr__(self) -> str:
         return f"Preset({self.compose!r})"
 

@@ -21,7 +21,8 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
-    # The TensorFlow values the paper trained with; torchvision uses the same.
+    # The TensorFlow values the paper trained with; torchvision uses the same. The momentum
+    # is changed after construction by MobileNetV3Backbone(bn_momentum=...).
     return nn.BatchNorm2d(channels, eps=0.001, momentum=0.01)
 
 
@@ -193,6 +194,10 @@ class MobileNetV3Backbone(nn.Sequential):
     torchvision's order. ``low`` is the output of the first block at stride 8 (40 channels for
     Large); ``high`` is the final conv's output (960, or 480 with ``reduced_tail``), at stride 16
     when ``dilated`` and 32 otherwise. ``out_channels`` gives both channel counts.
+
+    BN uses eps 0.001 and momentum 0.01 (the paper's TensorFlow values, meant for long
+    schedules); a short run wants a larger ``bn_momentum`` so that the running statistics
+    used at evaluation catch up with the weights.
     """
 
     def __init__(
@@ -201,6 +206,7 @@ class MobileNetV3Backbone(nn.Sequential):
         width_mult: float = 1.0,
         reduced_tail: bool = True,
         dilated: bool = True,
+        bn_momentum: float = 0.01,
     ) -> None:
         specs = _block_specs(arch, width_mult, reduced_tail, dilated)
         stem_channels = specs[0].in_channels
@@ -223,6 +229,9 @@ class MobileNetV3Backbone(nn.Sequential):
         self.out_channels = {"low": specs[self.low_index - 1].out_channels, "high": 6 * last_in}
         self.output_stride = 16 if dilated else 32
         self._init_weights()
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = bn_momentum
 
     def _init_weights(self) -> None:
         for m in self.modules():

@@ -56,6 +56,7 @@ def build_model(
     width_mult: float = 1.0,
     aux: bool = False,
     pretrained_backbone: str | Path | None = None,
+    bn_momentum: float = 0.01,
     **head_options,
 ) -> SegmentationModel:
     """Build a MobileNetV3 segmentation model.
@@ -69,6 +70,7 @@ def build_model(
         width_mult: channel multiplier; channels are rounded to multiples of 8.
         aux: add an auxiliary FCN head on the stride-8 features (``"aux"`` output).
         pretrained_backbone: a local torchvision ImageNet ``mobilenet_v3_large`` state-dict file.
+        bn_momentum: the backbone's BN momentum (0.01 as in the paper; larger for short runs).
         head_options: passed to the head's constructor (e.g. ``pool="paper"`` for LR-ASPP).
 
     With ``reduced_tail=False`` the state-dict keys equal torchvision's, so its
@@ -78,7 +80,7 @@ def build_model(
         raise ValueError(f"unknown head {head!r}; choose one of {sorted(HEADS)}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    body = MobileNetV3Backbone(backbone, width_mult, reduced_tail, dilated)
+    body = MobileNetV3Backbone(backbone, width_mult, reduced_tail, dilated, bn_momentum)
     low, high = body.out_channels["low"], body.out_channels["high"]
     classifier = HEADS[head](low, high, num_classes, **head_options)
     aux_classifier = FCNHead(low, high, num_classes, in_feature="low") if aux else None

@@ -1,0 +1,215 @@
+"""Run configuration: dataclasses, strict YAML loading and dotted ``key=value`` overrides.
+
+An unknown key anywhere is an error that lists the valid ones; values are type-checked
+against the dataclass fields, so a typo fails at start-up rather than hours into a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data.io import write_bytes_atomic
+
+
+@dataclass
+class ModelConfig:
+    head: str = "lraspp"
+    backbone: str = "mobilenet_v3_large"
+    reduced_tail: bool = True
+    dilated: bool = True
+    width_mult: float = 1.0
+    aux: bool = False
+    pretrained_backbone: str | None = None  # a local torchvision ImageNet weights file
+    bn_momentum: float = 0.01  # backbone BN; the paper's 0.01 suits long schedules only
+    head_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthetic"
+    root: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    options: dict[str, Any] = field(default_factory=dict)  # the dataset's constructor options
+    val_options: dict[str, Any] = field(default_factory=dict)  # overrides options for val
+    crop_size: list[int] = field(default_factory=lambda: [512, 512])
+    base_size: int | None = None  # shorter side before random scaling; None: native size
+    scale_range: list[float] = field(default_factory=lambda: [0.5, 2.0])
+    hflip_prob: float = 0.5
+    jitter_prob: float = 0.5
+    jitter: float = 0.2
+    eval_resize: int | None = None  # shorter side at evaluation; None: native resolution
+    num_workers: int = 2
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 8
+    val_batch_size: int = 1
+    lr: float = 0.02
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 4e-5
+    warmup_iters: int = 0
+    warmup_factor: float = 0.001  # the lr starts at lr * warmup_factor and rises linearly
+    poly_power: float = 0.9
+    aux_weight: float = 0.5
+    class_weights: list[float] | None = None
+    grad_clip: float | None = None  # max gradient norm; None: no clipping
+    amp: str = "none"  # "none", "fp16" (CUDA, with a gradient scaler) or "bf16"
+    channels_last: bool = True
+    eval_interval: int = 1  # epochs between evaluations
+    checkpoint_interval: int = 0  # also write last.pt every N iterations; 0: each epoch only
+    early_stop_patience: int = 0  # evaluations without a better mIoU before stopping; 0: off
+    deterministic: bool = False
+    sync_bn: bool = False
+    seed: int = 0
+    num_vis: int = 4  # overlay pictures of val predictions written at the end
+
+
+@dataclass
+class Config:
+    name: str = "demo"
+    out_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        text = "# resolved segmnv3 config\n" + yaml.safe_dump(self.to_dict(), sort_keys=False)
+        write_bytes_atomic(path, text.encode())
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _check_type(value, option, where)
+            except (TypeError, ValueError) as exc:
+                errors.append(str(exc))
+        raise TypeError(f"{where}: {value!r} is not a {_name(tp)}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise TypeError(f"{where}: {value!r} is not None")
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{where}: {value!r} is not a list")
+        (item,) = typing.get_args(tp)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: {value!r} is not a mapping")
+        return dict(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise TypeError(f"{where}: {value!r} is not true/false")
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{where}: {value!r} is not an integer")
+    if not isinstance(value, tp):
+        raise TypeError(f"{where}: {value!r} is not a {_name(tp)}")
+    return value
+
+
+def _name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise TypeError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        place = f" in '{where}'" if where else ""
+        raise KeyError(f"unknown config key(s) {unknown}{place}; valid keys: {', '.join(names)}")
+    values = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _from_dict(tp, value, key)
+        else:
+            values[name] = _check_type(value, tp, key)
+    return cls(**values)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise KeyError(f"override {key}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["train.epochs=3", "data.root=/x"]`` → nested dict; values are parsed as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        _set_dotted(out, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            # Free-form option dicts merge too, so `data.options.size=[64,64]` keeps the rest.
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Defaults ← ``base`` ← the YAML file at ``path`` ← ``overrides``, checked strictly."""
+    data = asdict(Config())
+    if base:
+        data = _merge(data, base)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+        try:
+            _from_dict(Config, _merge(asdict(Config()), loaded))  # errors name the file
+        except (KeyError, TypeError) as exc:
+            raise type(exc)(f"{path}: {exc.args[0]}") from None
+        data = _merge(data, loaded)
+    if overrides:
+        data = _merge(data, parse_overrides(overrides))
+    return _from_dict(Config, data)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """A Config from a saved (e.g. checkpoint) dict, with the same strict checks."""
+    return _from_dict(Config, _merge(asdict(Config()), data))

@@ -1,0 +1,94 @@
+"""Checkpoint I/O: atomic writes, safe reads, and models rebuilt from checkpoints.
+
+A checkpoint is a plain dict that ``torch.load(..., weights_only=True)`` reads: ``model``
+(state dict), ``config`` (the resolved config as a dict), ``classes``, ``palette`` and, for
+resuming, ``optimizer``, ``scheduler``, ``scaler``, ``epoch``, ``iteration``, ``rng``, ...
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import Config, config_from_dict
+from ..data.coco import VOC_CLASSES, VOC_PALETTE
+from ..data.io import write_bytes_atomic
+from ..models import build_model
+from ..models.weights import load_file, torchvision_model_options
+from ..viz import default_palette
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: temp file, fsync, ``os.replace``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; errors name the file."""
+    state = load_file(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a checkpoint (expected a dict)")
+    return state
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a file, with what is needed to use it."""
+
+    model: nn.Module
+    config: Config
+    classes: list[str]
+    palette: list[tuple[int, int, int]]
+    source: str  # "segmnv3" or "torchvision"
+
+
+def model_config(config: Config, num_classes: int) -> dict[str, Any]:
+    """``build_model`` keyword arguments from a config."""
+    m = config.model
+    return {
+        "head": m.head,
+        "num_classes": num_classes,
+        "backbone": m.backbone,
+        "reduced_tail": m.reduced_tail,
+        "dilated": m.dilated,
+        "width_mult": m.width_mult,
+        "aux": m.aux,
+        "bn_momentum": m.bn_momentum,
+        **m.head_options,
+    }
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model saved in ``path``: a segmnv3 checkpoint or a torchvision
+    segmentation state dict (head detected from its keys; the 21 VOC classes; the config
+    set to COCO with the VOC categories)."""
+    state = load_checkpoint(path)
+    if "model" in state and "config" in state:
+        config = config_from_dict(state["config"])
+        classes = list(state["classes"])
+        palette = [tuple(c) for c in state["palette"]]
+        model = build_model(**model_config(config, len(classes)))
+        model.load_state_dict(state["model"])
+        source = "segmnv3"
+    else:
+        options = torchvision_model_options(state)
+        config = Config()
+        config.model.head = options["head"]
+        config.model.reduced_tail = options["reduced_tail"]
+        config.model.aux = options["aux"]
+        config.data.dataset = "coco"
+        config.data.options = {"categories": "voc"}
+        model = build_model(**options)
+        model.load_state_dict(state, strict=True)
+        n = options["num_classes"]
+        classes = VOC_CLASSES if n == 21 else [f"class_{i}" for i in range(n)]
+        palette = VOC_PALETTE if n == 21 else default_palette(n)
+        source = "torchvision"
+    return LoadedModel(model.to(device).eval(), config, classes, palette, source)

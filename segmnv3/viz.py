@@ -1,0 +1,83 @@
+"""Pictures: palettes, colour masks, overlays and the confusion-matrix image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+def default_palette(n: int) -> list[tuple[int, int, int]]:
+    """``n`` distinct colours, black first (for background), the same every call."""
+    rng = np.random.default_rng(12345)
+    return [(0, 0, 0)] + [tuple(int(c) for c in rng.integers(40, 256, 3)) for _ in range(n - 1)]
+
+
+def colorize(mask: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """Class-id mask (H×W) → RGB uint8 picture; 255 (ignore) and unknown ids are black."""
+    lut = np.zeros((max(256, len(palette)), 3), np.uint8)
+    lut[: len(palette)] = np.asarray(palette, np.uint8).reshape(-1, 3)
+    if len(palette) <= 255:
+        lut[255] = 0
+    return lut[np.asarray(mask)]
+
+
+def overlay(
+    image: np.ndarray, mask: np.ndarray, palette: Sequence[Sequence[int]], alpha: float = 0.5
+) -> np.ndarray:
+    """Blend the colour mask over an RGB uint8 image; ignored pixels keep the image."""
+    if image.shape[:2] != mask.shape[:2]:
+        raise ValueError(f"image {image.shape[:2]} and mask {mask.shape[:2]} sizes differ")
+    colour = colorize(mask, palette)
+    blended = cv2.addWeighted(image, 1 - alpha, colour, alpha, 0)
+    keep = np.asarray(mask) == 255 if len(palette) <= 255 else np.zeros(mask.shape, bool)
+    blended[keep] = image[keep]
+    return blended
+
+
+def confusion_image(
+    matrix: np.ndarray, classes: Sequence[str], cell: int = 28, title: str = ""
+) -> np.ndarray:
+    """Row-normalised confusion matrix (rows: truth, columns: prediction) as an RGB picture
+    with class names and the percentage in each cell."""
+    matrix = np.asarray(matrix, np.float64)
+    rows = matrix.sum(1, keepdims=True)
+    norm = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    n = len(classes)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    label_w = 10 + max(cv2.getTextSize(c, font, scale, 1)[0][0] for c in classes)
+    top = label_w + 30
+    title = title or "truth (rows) vs prediction (columns), %"
+    h = top + n * cell + 10
+    w = max(label_w + n * cell + 10, cv2.getTextSize(title, font, 0.45, 1)[0][0] + 10)
+    img = np.full((h, w, 3), 255, np.uint8)
+    heat = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+    heat = cv2.resize(heat, (n * cell, n * cell), interpolation=cv2.INTER_NEAREST)
+    img[top : top + n * cell, label_w : label_w + n * cell] = heat[..., ::-1]
+    for i, name in enumerate(classes):
+        y = top + i * cell + cell // 2 + 4
+        cv2.putText(img, name, (5, y), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        # Column names, written vertically above the grid.
+        size = cv2.getTextSize(name, font, scale, 1)[0]
+        txt = np.full((size[1] + 6, size[0] + 4, 3), 255, np.uint8)
+        cv2.putText(txt, name, (2, size[1] + 2), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        txt = cv2.rotate(txt, cv2.ROTATE_90_COUNTERCLOCKWISE)
+        x0 = label_w + i * cell + (cell - txt.shape[1]) // 2
+        y0 = top - 4 - txt.shape[0]
+        img[max(y0, 0) : y0 + txt.shape[0], x0 : x0 + txt.shape[1]] = txt[-min(y0, 0) :]
+        for j in range(n):
+            if norm[i, j] >= 0.005:
+                colour = (0, 0, 0) if norm[i, j] > 0.6 else (255, 255, 255)
+                cv2.putText(
+                    img,
+                    f"{100 * norm[i, j]:.0f}",
+                    (label_w + j * cell + 3, top + i * cell + cell // 2 + 4),
+                    font,
+                    0.33,
+                    colour,
+                    1,
+                    cv2.LINE_AA,
+                )
+    cv2.putText(img, title, (5, 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return img

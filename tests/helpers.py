@@ -1,0 +1,24 @@
+"""Helpers shared by the tests (importable because pytest puts tests/ on sys.path)."""
+
+import torch
+
+from segmnv3.engine.checkpoint import model_config, save_checkpoint
+from segmnv3.models import build_model
+
+
+def make_checkpoint(path, config, classes, palette, seed=0):
+    """A segmnv3 checkpoint of a randomly initialised model whose predictions vary."""
+    torch.manual_seed(seed)
+    model = build_model(**model_config(config, len(classes)))
+    for m in model.modules():  # random BN statistics: varied, class-mixing predictions
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    state = {
+        "model": model.state_dict(),
+        "config": config.to_dict(),
+        "classes": list(classes),
+        "palette": [list(c) for c in palette],
+    }
+    save_checkpoint(path, state)
+    return path
