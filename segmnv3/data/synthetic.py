@@ -123,6 +123,7 @@ class SyntheticSegmentation:
     """Generated scenes with 5 classes (``CLASSES``), deterministic for a given seed.
 
     ``split`` picks an independent stream of scenes, so "train" and "val" never share one.
+    ``num_samples`` defaults to 512 for train and 64 otherwise (the demo's sizes).
     """
 
     classes = CLASSES
@@ -132,13 +133,15 @@ class SyntheticSegmentation:
     def __init__(
         self,
         split: str = "train",
-        num_samples: int = 256,
+        num_samples: int | None = None,
         size: tuple[int, int] | int = (128, 128),
         seed: int = 0,
         transforms: Callable | None = None,
     ) -> None:
         if split not in _SPLIT_CODES:
             raise ValueError(f"synthetic split {split!r}; choose one of {sorted(_SPLIT_CODES)}")
+        if num_samples is None:
+            num_samples = 512 if split == "train" else 64
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.size = (size, size) if isinstance(size, int) else tuple(size)

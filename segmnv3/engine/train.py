@@ -105,6 +105,8 @@ def _check(config: Config, device: torch.device) -> None:
         raise ValueError(f"train.amp={t.amp!r}; choose none, fp16 or bf16")
     if t.amp == "fp16" and device.type != "cuda":
         raise ValueError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16")
+    if t.sync_bn and device.type != "cuda":
+        raise ValueError("train.sync_bn=true needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
     if t.epochs < 1 or t.batch_size < 1:
         raise ValueError("train.epochs and train.batch_size must be >= 1")
 
