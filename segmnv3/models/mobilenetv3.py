@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -67,9 +68,9 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        scale = x.mean((2, 3), keepdim=True)
+        scale = F.adaptive_avg_pool2d(x, 1)
         scale = torch.relu(self.fc1(scale))
-        scale = nn.functional.hardsigmoid(self.fc2(scale))
+        scale = F.hardsigmoid(self.fc2(scale))
         return x * scale
 
 

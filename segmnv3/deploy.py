@@ -1,0 +1,101 @@
+"""``tools/export_seg.py`` as a library function: export, check, quantize, compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .data import FolderSegmentation
+from .data.io import IMAGE_EXTENSIONS, read_image
+from .engine.builders import eval_dataset
+from .engine.checkpoint import load_model
+from .export import check_onnx, export_onnx, median_latency, ort_session, quantize_int8
+from .inference import OrtBackend, Segmenter
+from .metrics import ConfusionMatrix
+
+
+def calibration_items(spec: str, checkpoint: str | Path, count: int):
+    """``(image, mask or None)`` pairs for calibration: a folder of images, a folder dataset
+    (``images/`` + ``masks/``), or ``dataset[:split]`` for the checkpoint's own dataset."""
+    if spec == "dataset" or spec.startswith("dataset:"):
+        split = spec.partition(":")[2] or None
+        config = load_model(checkpoint).config
+        ds = eval_dataset(config, split)
+        ds.transforms = None
+        return [ds.load(i) for i in range(min(count, len(ds)))]
+    root = Path(spec)
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        ds = FolderSegmentation(root)
+        return [ds.load(i) for i in range(min(count, len(ds)))]
+    if not root.is_dir():
+        raise FileNotFoundError(f"--calib: {root} is neither a folder nor 'dataset[:split]'")
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:count]
+    if not files:
+        raise FileNotFoundError(f"--calib: no images in {root}")
+    return [(read_image(p), None) for p in files]
+
+
+def _miou(segmenter: Segmenter, items, num_classes: int) -> float:
+    import torch
+
+    cm = ConfusionMatrix(num_classes)
+    for image, mask in items:
+        pred = segmenter.predict(image)
+        cm.update(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(mask.astype(np.int64)))
+    return cm.compute()["mIoU"]
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    check_sizes=((64, 64), (97, 131), (256, 512)),
+    int8: bool = False,
+    calib: str | None = None,
+    calib_count: int = 32,
+    speed_size: tuple[int, int] = (512, 1024),
+    num_threads: int | None = None,
+    log=print,
+) -> dict:
+    """Export ``checkpoint`` to ONNX at ``output``, check it against PyTorch (raising when
+    the figures are out of bounds) and, with ``int8``, write ``<output stem>.int8.onnx``
+    calibrated on ``calib`` and compare speed (and mIoU when labels exist)."""
+    loaded = load_model(checkpoint)
+    resize = loaded.config.data.eval_resize
+    output = Path(output)
+    export_onnx(loaded.model, output, classes=loaded.classes, palette=loaded.palette,
+                resize=resize)  # fmt: skip
+    log(f"exported {output} ({output.stat().st_size / 1e6:.1f} MB)")
+    session = ort_session(output, num_threads=num_threads)
+    rows = check_onnx(loaded.model, session, check_sizes)
+    for r in rows:
+        log(f"  check {r['size'][0]}×{r['size'][1]}: max |logit diff| {r['max_abs_diff']:.2e}, "
+            f"argmax agreement {100 * r['argmax_agreement']:.3f}%")  # fmt: skip
+    report: dict = {"onnx": str(output), "check": rows}
+    if not int8:
+        return report
+    if calib is None:
+        raise ValueError("--int8 needs --calib DIR_OR_DATASET (real images to calibrate on)")
+    items = calibration_items(calib, checkpoint, calib_count)
+    fp32 = Segmenter(OrtBackend(session), loaded.classes, loaded.palette, resize=resize)
+    int8_path = output.with_suffix(".int8.onnx")
+    quantize_int8(output, int8_path, (fp32.prepare(img)[None] for img, _ in items))
+    q_session = ort_session(int8_path, num_threads=num_threads)
+    quant = Segmenter(OrtBackend(q_session), loaded.classes, loaded.palette, resize=resize)
+    log(f"quantized {int8_path} on {len(items)} images ({int8_path.stat().st_size / 1e6:.1f} MB)")
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*speed_size, 3), dtype=np.uint8)
+    t32 = median_latency(lambda: fp32.predict(image), repeats=7)
+    t8 = median_latency(lambda: quant.predict(image), repeats=7)
+    report.update(int8=str(int8_path), fp32_seconds=t32, int8_seconds=t8)
+    log(f"speed at {speed_size[1]}×{speed_size[0]}: fp32 {1000 * t32:.1f} ms, int8 "
+        f"{1000 * t8:.1f} ms ({t32 / t8:.2f}× faster)")  # fmt: skip
+    labelled = [(img, m) for img, m in items if m is not None]
+    if labelled:
+        n = len(loaded.classes)
+        report["fp32_mIoU"] = _miou(fp32, labelled, n)
+        report["int8_mIoU"] = _miou(quant, labelled, n)
+        log(f"mIoU on the {len(labelled)} calibration images: fp32 "
+            f"{100 * report['fp32_mIoU']:.2f}, int8 {100 * report['int8_mIoU']:.2f}")  # fmt: skip
+    return report
