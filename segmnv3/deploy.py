@@ -15,7 +15,7 @@ from .inference import OrtBackend, Segmenter
 from .metrics import ConfusionMatrix
 
 
-def calibration_items(spec: str, checkpoint: str | Path, count: int):
+def calibration_items(spec: str, checkpoint: str | Path, count: int, classes: list[str]):
     """``(image, mask or None)`` pairs for calibration: a folder of images, a folder dataset
     (``images/`` + ``masks/``), or ``dataset[:split]`` for the checkpoint's own dataset."""
     if spec == "dataset" or spec.startswith("dataset:"):
@@ -26,7 +26,7 @@ def calibration_items(spec: str, checkpoint: str | Path, count: int):
         return [ds.load(i) for i in range(min(count, len(ds)))]
     root = Path(spec)
     if (root / "images").is_dir() and (root / "masks").is_dir():
-        ds = FolderSegmentation(root)
+        ds = FolderSegmentation(root, classes=classes)
         return [ds.load(i) for i in range(min(count, len(ds)))]
     if not root.is_dir():
         raise FileNotFoundError(f"--calib: {root} is neither a folder nor 'dataset[:split]'")
@@ -77,7 +77,7 @@ def export_checkpoint(
         return report
     if calib is None:
         raise ValueError("--int8 needs --calib DIR_OR_DATASET (real images to calibrate on)")
-    items = calibration_items(calib, checkpoint, calib_count)
+    items = calibration_items(calib, checkpoint, calib_count, loaded.classes)
     fp32 = Segmenter(OrtBackend(session), loaded.classes, loaded.palette, resize=resize)
     int8_path = output.with_suffix(".int8.onnx")
     quantize_int8(output, int8_path, (fp32.prepare(img)[None] for img, _ in items))

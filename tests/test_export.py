@@ -1,0 +1,74 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import make_checkpoint
+
+from segmnv3 import Segmenter
+from segmnv3.config import load_config
+from segmnv3.data.samples import write_sample_data
+from segmnv3.data.synthetic import CLASSES, PALETTE
+from segmnv3.deploy import export_checkpoint
+from segmnv3.export import check_onnx, load_onnx_metadata, ort_session
+from segmnv3.models import HEADS, build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_onnx_parity_at_several_sizes(head, tmp_path):
+    from segmnv3.export import export_onnx
+
+    model = build_model(head, 4, backbone="mobilenet_v3_small", aux=head != "lraspp").eval()
+    data = export_onnx(model, tmp_path / "m.onnx", classes=list("abcd"), palette=[(0, 0, 0)] * 4)
+    rows = check_onnx(model, ort_session(data), sizes=[(32, 32), (97, 131), (64, 160)])
+    assert len(rows) == 3
+    for row in rows:
+        assert row["max_abs_diff"] <= 1e-4 and row["argmax_agreement"] >= 0.999
+    meta = load_onnx_metadata(tmp_path / "m.onnx")
+    assert meta["classes"] == list("abcd") and meta["resize"] is None
+
+
+def test_check_fails_when_the_graph_differs():
+    from segmnv3.export import export_onnx
+
+    a = build_model("lraspp", 3, backbone="mobilenet_v3_small").eval()
+    b = build_model("lraspp", 3, backbone="mobilenet_v3_small").eval()
+    session = ort_session(export_onnx(b, None, classes=list("abc"), palette=[(0, 0, 0)] * 3))
+    with pytest.raises(AssertionError, match="differs from PyTorch"):
+        check_onnx(a, session, sizes=[(32, 32)])
+
+
+def test_export_tool_with_int8_on_labelled_data(tmp_path):
+    root = write_sample_data("folder", tmp_path / "data", 0, 6, (64, 64), seed=5)
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    out = tmp_path / "m.onnx"
+    report = export_checkpoint(ckpt, out, int8=True, calib=str(root / "val"), calib_count=6,
+                               speed_size=(64, 64), log=lambda *_: None)  # fmt: skip
+    assert Path(report["int8"]).is_file() and report["int8_seconds"] > 0
+    assert 0 <= report["int8_mIoU"] <= 1 and 0 <= report["fp32_mIoU"] <= 1
+    q = Segmenter.from_checkpoint(report["int8"], backend="onnxruntime")
+    f = Segmenter.from_checkpoint(out, backend="onnxruntime")
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = q.predict(image)
+    assert mask.shape == (64, 64) and mask.dtype == np.uint8 and q.classes == CLASSES
+    assert f.predict(image).shape == (64, 64)
+    with pytest.raises(ValueError, match="labels only"):
+        q.predict_proba(image)
+    with pytest.raises(ValueError, match="backend='onnxruntime'"):
+        Segmenter.from_checkpoint(out)
+
+
+def test_export_tool_command_and_errors(tmp_path):
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    cmd = [sys.executable, str(ROOT / "tools" / "export_seg.py"), "--checkpoint", str(ckpt),
+           "--format", "onnx", "--output", str(tmp_path / "m.onnx")]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert res.stdout.count("argmax agreement") == 3
+    res = subprocess.run([*cmd, "--int8"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "--calib" in res.stderr
