@@ -5,6 +5,7 @@ torchrun --nproc_per_node=2 tools/eval_seg.py --checkpoint runs/demo/best.pt
 """
 
 import argparse
+import sys
 
 from segmnv3.engine import distributed as du
 from segmnv3.engine.run_eval import default_device, run_eval
@@ -49,7 +50,7 @@ def main() -> None:
             save_pred=args.save_pred,
             cityscapes_results=args.cityscapes_results,
             plot_confusion=args.plot_confusion,
-            progress=not args.no_progress,
+            progress=not args.no_progress and sys.stderr.isatty(),
         )
     finally:
         du.cleanup()

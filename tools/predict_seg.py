@@ -24,8 +24,10 @@ def main() -> int:
     args = p.parse_args()
     try:
         seg = Segmenter.from_checkpoint(args.checkpoint, args.device, args.backend)
-        written = predict_files(seg, args.inputs, args.out, color=args.color,
-                                overlay=args.overlay, progress=not args.no_progress)  # fmt: skip
+        show = not args.no_progress and sys.stderr.isatty()
+        written = predict_files(
+            seg, args.inputs, args.out, color=args.color, overlay=args.overlay, progress=show
+        )
     except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
