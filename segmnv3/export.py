@@ -33,7 +33,7 @@ class _Deploy(nn.Module):
     def forward(self, x: torch.Tensor):
         logits = self.model(x)["out"]
         labels = logits.argmax(1)
-        labels = labels.to(torch.uint8) if self.num_classes <= 256 else labels.to(torch.int32)
+        labels = labels.to(torch.uint8) if self.num_classes <= 255 else labels.to(torch.int32)
         return logits, labels
 
 

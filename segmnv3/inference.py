@@ -213,7 +213,7 @@ class Segmenter:
         return results[0] if single else results
 
     def _as_ids(self, ids: np.ndarray) -> np.ndarray:
-        return ids.astype(np.uint8 if self.num_classes <= 256 else np.int32, copy=False)
+        return ids.astype(np.uint8 if self.num_classes <= 255 else np.int32, copy=False)
 
     def predict(self, x: ImageLike | list) -> np.ndarray | list[np.ndarray]:
         """Class-id masks at each input's resolution (a list in, a list out)."""

@@ -13,12 +13,20 @@ from .transforms import IGNORE_INDEX
 
 
 def worker_init(worker_id: int) -> None:
-    """Seed numpy and ``random`` from torch's per-worker seed; no OpenCV threads in workers
-    (they would fight the other workers for the same cores)."""
+    """Seed numpy, ``random`` and the dataset's augmentations from torch's per-worker seed;
+    no OpenCV threads in workers (they would fight the other workers for the same cores).
+
+    albumentations draws from generators of its own, copied into every forked worker: without
+    this, all workers would apply the same sequence of augmentations.
+    """
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
     cv2.setNumThreads(0)
+    info = torch.utils.data.get_worker_info()
+    transforms = getattr(info.dataset, "transforms", None) if info is not None else None
+    if hasattr(transforms, "set_random_seed"):
+        transforms.set_random_seed(seed)
 
 
 def pad_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from segmnv3.data import eval_preset, pad_collate, train_preset
+from segmnv3.data import build_loader, eval_preset, pad_collate, train_preset
 
 
 def _pair(h=50, w=70, seed=0):
@@ -50,3 +50,26 @@ def test_pad_collate():
     assert images.shape == (2, 3, 6, 5) and masks.shape == (2, 6, 5)
     assert images[0, :, 4:].abs().sum() == 0 and (masks[0, 4:] == 255).all()
     assert (masks[1, :, 3:] == 255).all() and (masks[1, :, :3] == 1).all()
+
+
+class _Same(torch.utils.data.Dataset):
+    def __init__(self):
+        self.transforms = train_preset(crop_size=32, scale_range=(0.5, 2.0))
+        self.image, self.mask = _pair(64, 64)
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return self.transforms(self.image, self.mask)
+
+
+def test_workers_draw_different_augmentations_and_repeat_with_the_seed():
+    def batches(seed):
+        loader = build_loader(_Same(), 1, train=True, num_workers=2, seed=seed)
+        return [x for x, _ in loader]
+
+    first = batches(0)
+    # Items 0 and 1 come from different workers: the same image, augmented differently.
+    assert not torch.equal(first[0], first[1])
+    assert all(torch.equal(a, b) for a, b in zip(first, batches(0), strict=True))

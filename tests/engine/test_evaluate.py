@@ -165,3 +165,17 @@ def test_torchrun_two_processes_equals_one(cityscapes_ckpt, tmp_path, flags):
     assert two["mIoU"] == pytest.approx(one["mIoU"], abs=1e-12)
     np.testing.assert_allclose(two["iou"], one["iou"], atol=1e-12)
     assert len(list((tmp_path / "pred" / "raw").glob("*.png"))) == 3
+
+
+def test_torchvision_checkpoint_on_a_coco_tree(tmp_path):
+    from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+    from segmnv3.data.samples import write_sample_data
+
+    root = write_sample_data("coco", tmp_path / "coco", 0, 3, (64, 96), seed=7)
+    tv = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
+    torch.save(tv.state_dict(), tmp_path / "tv.pth")
+    report = run_eval(tmp_path / "tv.pth", data_root=str(root), resize=48, num_workers=0,
+                      progress=False)  # fmt: skip
+    assert report["dataset"] == "coco" and report["images"] == 3 and report["mode"] == "resize"
+    assert report["classes"][15] == "person" and len(report["iou"]) == 21

@@ -95,6 +95,14 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert last.read_bytes() == before
 
 
+def test_bf16_autocast_on_cpu(tmp_path):
+    result = train(_config(tmp_path, "name=bf16", "train.amp=bf16", "train.epochs=1"),
+                   progress=False)  # fmt: skip
+    assert math.isfinite(result.final_metrics["mIoU"])
+    records = (tmp_path / "bf16" / "metrics.jsonl").read_text().splitlines()
+    assert math.isfinite(json.loads(records[0])["loss"])
+
+
 def test_bad_train_settings_fail_early(tmp_path):
     with pytest.raises(ValueError, match="sync_bn=true needs CUDA"):
         train(_config(tmp_path, "train.sync_bn=true"), progress=False)
