@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .base import SegmentationDataset
 from .io import check_same_size, read_image, read_mask
 
 # (label id, name, colour) of the 19 classes scored by the official benchmark, in train-id
@@ -52,7 +53,7 @@ for _train_id, (_label_id, _, _) in enumerate(TRAIN_CLASSES):
 SPLITS = ("train", "val", "test")
 
 
-class Cityscapes:
+class Cityscapes(SegmentationDataset):
     """Cityscapes fine annotations. Items are ``(image, mask)`` (see DESIGN.md).
 
     The ``test`` split has no public labels: its masks are all 255 (ignore), so the items can
@@ -109,9 +110,3 @@ class Cityscapes:
             raise ValueError(f"{mask_path}: expected a single-channel 8-bit labelIds PNG")
         check_same_size(image, ids, self.images[index], mask_path)
         return image, ID_TO_TRAIN_ID[ids]
-
-    def __getitem__(self, index: int):
-        image, mask = self.load(index)
-        if self.transforms is not None:
-            return self.transforms(image, mask)
-        return image, mask

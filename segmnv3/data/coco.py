@@ -15,6 +15,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..viz import default_palette
+from .base import SegmentationDataset
 from .io import check_same_size, read_image, read_mask, write_png
 
 # COCO's 80 thing categories: (category id, name).
@@ -84,7 +85,7 @@ def semantic_mask(anns: list[dict], cat_to_class: dict[int, int], height: int, w
     return target
 
 
-class COCOSegmentation:
+class COCOSegmentation(SegmentationDataset):
     """COCO as semantic segmentation. ``categories="voc"``: torchvision's 21 classes;
     ``"all"``: background + the 80 thing classes. Items are ``(image, mask)``.
 
@@ -166,12 +167,6 @@ class COCOSegmentation:
         mask = semantic_mask(anns, self.cat_to_class, info["height"], info["width"])
         if cached is not None:
             write_png(cached, mask)
-        return image, mask
-
-    def __getitem__(self, index: int):
-        image, mask = self.load(index)
-        if self.transforms is not None:
-            return self.transforms(image, mask)
         return image, mask
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .base import SegmentationDataset
 from .io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
 
 CLASSES_FILE = "classes.yaml"
@@ -35,7 +36,7 @@ def _read_classes_file(path: Path) -> tuple[list[str], list | None]:
     raise ValueError(f"{path}: expected a list of class names or a mapping with 'classes'")
 
 
-class FolderSegmentation:
+class FolderSegmentation(SegmentationDataset):
     """Images and masks paired by file stem. Items are ``(image, mask)``.
 
     With ``split``, the folders are looked up under ``root/<split>/`` (``classes.yaml`` may sit
@@ -124,9 +125,3 @@ class FolderSegmentation:
                 f"{self.num_classes - 1} and 255 (ignore)"
             )
         return image, mask.astype(np.uint8)
-
-    def __getitem__(self, index: int):
-        image, mask = self.load(index)
-        if self.transforms is not None:
-            return self.transforms(image, mask)
-        return image, mask

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from .base import SegmentationDataset
+
 CLASSES = ["background", "disc", "box", "triangle", "star"]
 PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200)]
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -119,7 +121,7 @@ def generate_scene(
     return image, mask, instances
 
 
-class SyntheticSegmentation:
+class SyntheticSegmentation(SegmentationDataset):
     """Generated scenes with 5 classes (``CLASSES``), deterministic for a given seed.
 
     ``split`` picks an independent stream of scenes, so "train" and "val" never share one.
@@ -164,10 +166,4 @@ class SyntheticSegmentation:
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, mask, _ = self.scene(index)
-        return image, mask
-
-    def __getitem__(self, index: int):
-        image, mask = self.load(index)
-        if self.transforms is not None:
-            return self.transforms(image, mask)
         return image, mask

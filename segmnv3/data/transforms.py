@@ -40,6 +40,12 @@ def _hw(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
+def _shorter_side(size: int) -> A.SmallestMaxSize:
+    return A.SmallestMaxSize(
+        max_size=size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST
+    )
+
+
 def train_preset(
     crop_size: int | tuple[int, int] = 512,
     base_size: int | None = None,
@@ -59,13 +65,7 @@ def train_preset(
     low, high = scale_range
     steps: list = []
     if base_size is not None:
-        steps.append(
-            A.SmallestMaxSize(
-                max_size=base_size,
-                interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
-            )
-        )
+        steps.append(_shorter_side(base_size))
     steps += [
         A.RandomScale(
             scale_limit=(low - 1.0, high - 1.0),
@@ -101,12 +101,6 @@ def eval_preset(
     then normalisation. The mask is resized the same way, nearest-neighbour."""
     steps: list = []
     if resize is not None:
-        steps.append(
-            A.SmallestMaxSize(
-                max_size=resize,
-                interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
-            )
-        )
+        steps.append(_shorter_side(resize))
     steps += [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
     return Preset(A.Compose(steps))
