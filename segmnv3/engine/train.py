@@ -8,7 +8,6 @@ uninterrupted run would have done (bit for bit on CPU with ``train.deterministic
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -29,35 +28,11 @@ from .checkpoint import load_checkpoint, model_config, save_checkpoint
 from .evaluate import evaluate
 from .logs import RunLog, write_visuals
 from .optim import build_optimizer, build_scheduler, total_loss
+from .reproducible import EpochSeeded, epoch_indices, get_rng_state, set_rng_state
 
 
 class NonFiniteLossError(RuntimeError):
     pass
-
-
-class EpochSeeded(torch.utils.data.Dataset):
-    """Seeds the wrapped dataset's augmentations per sample from ``(seed, epoch, index)``."""
-
-    def __init__(self, dataset, seed: int) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        seed = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]
-        self.dataset.transforms.set_random_seed(int(seed))
-        return self.dataset[index]
-
-
-def epoch_indices(n: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
-    """This process's sample order for ``epoch``: a seeded permutation, padded to a multiple
-    of ``world`` and sharded (the distributed sampler, reseeded each epoch)."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(n, generator=g).tolist()
-    total = math.ceil(n / world) * world
-    order += order[: total - n]
-    return order[rank::world]
 
 
 def _autocast(device: torch.device, amp: str):
@@ -65,30 +40,6 @@ def _autocast(device: torch.device, amp: str):
         return torch.autocast(device.type, enabled=False)
     dtype = torch.float16 if amp == "fp16" else torch.bfloat16
     return torch.autocast(device.type, dtype=dtype)
-
-
-def _rng_state() -> dict:
-    _, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, py_state, py_gauss = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": keys.tolist(), "pos": pos, "has_gauss": has_gauss, "gauss": gauss},
-        "python": {"version": version, "state": list(py_state), "gauss": py_gauss},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    keys = np.array(n["keys"], dtype=np.uint32)
-    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["gauss"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @dataclass
@@ -177,7 +128,7 @@ def train(
         scaler.load_state_dict(ckpt["scaler"])
         for key in state:
             state[key] = ckpt[key]
-        _set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
+        set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
 
     log = RunLog(run_dir, config, resumed_at=state["iteration"] if ckpt_path else None)
     if du.is_main():
@@ -194,9 +145,9 @@ def train(
     def checkpoint(name: str) -> None:
         rng = [None] * world
         if world > 1:
-            torch.distributed.all_gather_object(rng, _rng_state())
+            torch.distributed.all_gather_object(rng, get_rng_state())
         else:
-            rng = [_rng_state()]
+            rng = [get_rng_state()]
         if not du.is_main():
             return
         save_checkpoint(

@@ -13,7 +13,8 @@ import torch
 from segmnv3.config import load_config
 from segmnv3.engine.checkpoint import load_checkpoint, load_model
 from segmnv3.engine.optim import lr_factor, total_loss
-from segmnv3.engine.train import NonFiniteLossError, epoch_indices, train
+from segmnv3.engine.reproducible import epoch_indices
+from segmnv3.engine.train import NonFiniteLossError, train
 from segmnv3.models import HEADS
 
 ROOT = Path(__file__).resolve().parents[2]
