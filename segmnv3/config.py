@@ -102,12 +102,11 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for option in typing.get_args(tp):
             try:
                 return _check_type(value, option, where)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
+            except (TypeError, ValueError):
+                continue
         raise TypeError(f"{where}: {value!r} is not a {_name(tp)}")
     if tp is type(None):
         if value is None:

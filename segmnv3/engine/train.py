@@ -244,6 +244,7 @@ def train(
                 val_ds,
                 len(classes),
                 device=device,
+                batch_size=t.val_batch_size,
                 num_workers=config.data.num_workers,
                 progress=progress,
                 desc="val",
