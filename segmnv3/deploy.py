@@ -15,12 +15,11 @@ from .inference import OrtBackend, Segmenter
 from .metrics import ConfusionMatrix
 
 
-def calibration_items(spec: str, checkpoint: str | Path, count: int, classes: list[str]):
+def calibration_items(spec: str, config, count: int, classes: list[str]):
     """``(image, mask or None)`` pairs for calibration: a folder of images, a folder dataset
     (``images/`` + ``masks/``), or ``dataset[:split]`` for the checkpoint's own dataset."""
     if spec == "dataset" or spec.startswith("dataset:"):
         split = spec.partition(":")[2] or None
-        config = load_model(checkpoint).config
         ds = eval_dataset(config, split)
         ds.transforms = None
         return [ds.load(i) for i in range(min(count, len(ds)))]
@@ -77,7 +76,7 @@ def export_checkpoint(
         return report
     if calib is None:
         raise ValueError("--int8 needs --calib DIR_OR_DATASET (real images to calibrate on)")
-    items = calibration_items(calib, checkpoint, calib_count, loaded.classes)
+    items = calibration_items(calib, loaded.config, calib_count, loaded.classes)
     fp32 = Segmenter(OrtBackend(session), loaded.classes, loaded.palette, resize=resize)
     int8_path = output.with_suffix(".int8.onnx")
     quantize_int8(output, int8_path, (fp32.prepare(img)[None] for img, _ in items))

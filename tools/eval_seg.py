@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from segmnv3.engine import distributed as du
-from segmnv3.engine.run_eval import default_device, run_eval
+from segmnv3.engine.run_eval import run_eval
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     p.add_argument("--slide", type=int, nargs=2, metavar=("CROP", "STRIDE"), help="sliding window")
     p.add_argument("--tta", action="store_true", help="average flips and scales")
     p.add_argument("--scales", type=float, nargs="+", help="TTA scales (default 0.75 1 1.25)")
-    p.add_argument("--device", default=default_device())
+    p.add_argument("--device", default=du.default_device())
     p.add_argument("--workers", type=int, help="data loader workers")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--save-pred", help="write raw masks, colour masks and overlays here")

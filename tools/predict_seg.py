@@ -6,7 +6,7 @@ python tools/predict_seg.py --checkpoint runs/demo/best.pt photos/ --out masks/ 
 import argparse
 import sys
 
-from segmnv3.engine.run_eval import default_device
+from segmnv3.engine import distributed as du
 from segmnv3.inference import Segmenter
 from segmnv3.predict import predict_files
 
@@ -17,7 +17,7 @@ def main() -> int:
     p.add_argument("--checkpoint", required=True, help=".pt checkpoint or exported .onnx")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
-    p.add_argument("--device", default=default_device())
+    p.add_argument("--device", default=du.default_device())
     p.add_argument("--color", action="store_true", help="also write colour masks")
     p.add_argument("--overlay", action="store_true", help="also write overlays")
     p.add_argument("--no-progress", action="store_true")

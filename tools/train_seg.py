@@ -10,7 +10,6 @@ import sys
 
 from segmnv3.config import load_config
 from segmnv3.engine import distributed as du
-from segmnv3.engine.run_eval import default_device
 from segmnv3.engine.train import NonFiniteLossError, train
 from segmnv3.models import HEADS
 
@@ -22,7 +21,7 @@ def main() -> int:
     p.add_argument("--data-root", help="overrides data.root")
     p.add_argument("--name", help="run name (overrides name): writes runs/<name>/")
     p.add_argument("--resume", help="'auto' (runs/<name>/last.pt if present) or a checkpoint")
-    p.add_argument("--device", default=default_device())
+    p.add_argument("--device", default=du.default_device())
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="dotted key=value, e.g. train.epochs=3")
     args = p.parse_args()

@@ -6,8 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from ..data.io import write_bytes_atomic, write_png
 from ..viz import confusion_image
 from . import distributed as du
@@ -58,9 +56,11 @@ def run_eval(
         config.data.num_workers = num_workers
     if cityscapes_results and (config.data.dataset != "cityscapes"):
         raise ValueError("--cityscapes-results needs the cityscapes dataset")
-    if cityscapes_results and (resize or config.data.eval_resize):
+    # One effective value: --resize N wins, 0 forces native, None keeps the config's.
+    resize = (config.data.eval_resize if resize is None else resize) or None
+    if cityscapes_results and resize:
         raise ValueError("--cityscapes-results needs native resolution (no --resize)")
-    ds = eval_dataset(config, split, resize)
+    ds = eval_dataset(config, split, resize or 0)
     if getattr(ds, "num_classes", len(loaded.classes)) != len(loaded.classes):
         raise ValueError(
             f"the checkpoint predicts {len(loaded.classes)} classes but dataset "
@@ -82,7 +82,7 @@ def run_eval(
         on_prediction=writer,
         progress=progress,
     )
-    mode = "slide" if slide else "resize" if (resize or config.data.eval_resize) else "whole"
+    mode = "slide" if slide else "resize" if resize else "whole"
     report = {
         **res.metrics,
         "classes": list(loaded.classes),
@@ -91,7 +91,7 @@ def run_eval(
         "root": config.data.root,
         "split": split or config.data.val_split,
         "mode": mode,
-        "resize": resize or config.data.eval_resize,
+        "resize": resize,
         "slide": list(slide) if slide else None,
         "tta": {"scales": list(scales), "flip": True} if tta else None,
         "images": res.images,
@@ -113,7 +113,3 @@ def run_eval(
             write_png(plot_confusion, confusion_image(res.matrix, loaded.classes))
             print(f"confusion matrix drawn to {plot_confusion}")
     return report
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"

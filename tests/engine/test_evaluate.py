@@ -179,3 +179,14 @@ def test_torchvision_checkpoint_on_a_coco_tree(tmp_path):
                       progress=False)  # fmt: skip
     assert report["dataset"] == "coco" and report["images"] == 3 and report["mode"] == "resize"
     assert report["classes"][15] == "person" and len(report["iou"]) == 21
+
+
+def test_resize_zero_forces_native_resolution(tmp_path):
+    val = "data.val_options={num_samples: 2, size: [48, 64]}"
+    config = load_config(overrides=["data.eval_resize=32", "data.num_workers=0", val])
+    ckpt = make_checkpoint(tmp_path / "r.pt", config, CLASSES, PALETTE)
+    assert run_eval(ckpt, progress=False)["mode"] == "resize"
+    report = run_eval(ckpt, resize=0, save_pred=tmp_path / "p", progress=False)
+    assert report["mode"] == "whole" and report["resize"] is None
+    raw = cv2.imread(str(next((tmp_path / "p" / "raw").glob("*.png"))), cv2.IMREAD_UNCHANGED)
+    assert raw.shape == (48, 64)
