@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .export import export_onnx, median_latency, ort_session
+from .export import export_onnx, interleaved_latency, median_latency, ort_session
 from .inference import OrtBackend, Segmenter, TorchBackend
 from .models import build_model, count_macs, count_parameters
 
@@ -73,19 +73,20 @@ def inference_table(
             gmacs = count_macs(model, 512, 1024) / 1e9
             for h, w in sizes:
                 image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-                base = median_latency(lambda m=tv, i=image: _torchvision_predict(m, i), repeats)
-                name = f"{head} {'reduced' if reduced else 'full'} tail"
-                rows.append(_row(name, params, gmacs, (h, w), "torchvision eager", base, base))
-                log(_format(rows[-1]))
+                fns = {"torchvision eager": lambda m=tv, i=image: _torchvision_predict(m, i)}
                 for path, seg in paths.items():
-                    t = median_latency(lambda s=seg, i=image: s.predict(i), repeats)
-                    rows.append(_row(name, params, gmacs, (h, w), f"segmnv3 {path}", t, base))
+                    fns[f"segmnv3 {path}"] = lambda s=seg, i=image: s.predict(i)
+                times = interleaved_latency(fns, repeats)
+                name = f"{head} {'reduced' if reduced else 'full'} tail"
+                base = times["torchvision eager"]
+                for path, t in times.items():
+                    rows.append(_row(name, params, gmacs, (h, w), path, t, base))
                     log(_format(rows[-1]))
     return rows
 
 
 def _int8_segmenter(onnx_bytes: bytes, classes, palette, threads):
-    from .export import quantize_int8
+    from .quantize import quantize_int8
 
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:

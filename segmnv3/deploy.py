@@ -10,9 +10,10 @@ from .data import FolderSegmentation
 from .data.io import IMAGE_EXTENSIONS, read_image
 from .engine.builders import eval_dataset
 from .engine.checkpoint import load_model
-from .export import check_onnx, export_onnx, median_latency, ort_session, quantize_int8
+from .export import check_onnx, export_onnx, interleaved_latency, ort_session
 from .inference import OrtBackend, Segmenter
 from .metrics import ConfusionMatrix
+from .quantize import quantize_int8
 
 
 def calibration_items(spec: str, config, count: int, classes: list[str]):
@@ -85,8 +86,10 @@ def export_checkpoint(
     log(f"quantized {int8_path} on {len(items)} images ({int8_path.stat().st_size / 1e6:.1f} MB)")
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (*speed_size, 3), dtype=np.uint8)
-    t32 = median_latency(lambda: fp32.predict(image), repeats=7)
-    t8 = median_latency(lambda: quant.predict(image), repeats=7)
+    times = interleaved_latency(
+        {"fp32": lambda: fp32.predict(image), "int8": lambda: quant.predict(image)}, repeats=9
+    )
+    t32, t8 = times["fp32"], times["int8"]
     report.update(int8=str(int8_path), fp32_seconds=t32, int8_seconds=t8)
     log(f"speed at {speed_size[1]}×{speed_size[0]}: fp32 {1000 * t32:.1f} ms, int8 "
         f"{1000 * t8:.1f} ms (int8 takes {t8 / t32:.2f}× the fp32 time)")  # fmt: skip

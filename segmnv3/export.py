@@ -1,4 +1,4 @@
-"""ONNX export, its check against PyTorch, ONNX Runtime sessions and int8 quantization.
+"""ONNX export, its check against PyTorch, and ONNX Runtime sessions (int8: quantize.py).
 
 The exported graph takes a normalised ``input`` (N×3×H×W float32; batch, height and width
 dynamic) and gives ``logits`` (N×K×H×W) and ``labels`` (N×H×W uint8, the argmax, computed in
@@ -150,108 +150,22 @@ def check_onnx(
     return rows
 
 
-class _Calibration:
-    """onnxruntime's CalibrationDataReader protocol over prepared input arrays."""
-
-    def __init__(self, inputs: Iterable[np.ndarray]) -> None:
-        self.inputs = iter(inputs)
-
-    def get_next(self):
-        x = next(self.inputs, None)
-        return None if x is None else {"input": x}
-
-
-def quantize_int8(
-    fp32_path: str | Path, int8_path: str | Path, calibration: Iterable[np.ndarray]
-) -> None:
-    """Static int8 quantization (QDQ, per-channel weights, calibrated on ``calibration``:
-    N×3×H×W float32 arrays prepared exactly as for inference)."""
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    # The full-resolution tail (the upsampling that makes ``logits``) stays in float: in int8
-    # it would need a quantize/dequantize pair over K×H×W values, which costs more than the
-    # int8 arithmetic saves.
-    graph = onnx.load(str(fp32_path), load_external_data=False).graph
-    tail, tensors = [], {"logits"}
-    for node in graph.node:  # the node making "logits" and everything after it
-        if tensors & set(node.output) or tensors & set(node.input):
-            tail.append(node.name)
-            tensors |= set(node.output)
-    int8_path = Path(int8_path)
-    pre = int8_path.with_suffix(".pre.onnx")
-    tmp = int8_path.with_suffix(".tmp.onnx")
-    try:
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(tmp),
-            _Calibration(calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=tail,
-        )
-        proto = _uint8_tail(onnx.load(str(tmp)))
-        source = onnx.load(str(fp32_path), load_external_data=False)
-        onnx.helper.set_model_props(proto, {p.key: p.value for p in source.metadata_props})
-        write_bytes_atomic(int8_path, proto.SerializeToString())
-    finally:
-        for p in (pre, tmp):
-            p.unlink(missing_ok=True)
-
-
-def _uint8_tail(proto):
-    """Run the final upsampling and the argmax on the quantized uint8 logits.
-
-    The quantizer leaves ``DequantizeLinear → Resize → logits → ArgMax`` in float, and that
-    full-resolution tail then costs as much as the whole int8 network. Upsampling the uint8
-    values instead and taking the argmax there gives the same labels up to rounding
-    (dequantization is increasing). The int8 model's only output is then ``labels``.
-    """
-    import onnx
-
-    graph = proto.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    resize = next((n for n in graph.node if "logits" in n.output), None)
-    if resize is None or resize.op_type != "Resize":
-        return proto
-    dq = producer.get(resize.input[0])
-    if dq is None or dq.op_type != "DequantizeLinear":
-        return proto
-    quantized = dq.input[0]
-    new_resize = onnx.NodeProto()
-    new_resize.CopyFrom(resize)
-    new_resize.name = resize.name + "_uint8"
-    new_resize.input[0] = quantized
-    new_resize.output[0] = "logits_uint8"
-    nodes = []
-    for node in graph.node:
-        if node is resize:
-            nodes.append(new_resize)
-            continue
-        if node.op_type == "ArgMax" and "logits" in node.input:
-            node.input[0] = "logits_uint8"
-        nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    # ONNX Runtime computes every graph output on every run: dequantizing K×H×W logits
-    # nobody asked for would cost as much as the upsampling. The int8 model gives labels.
-    outputs = [o for o in graph.output if o.name != "logits"]
-    del graph.output[:]
-    graph.output.extend(outputs)
-    return proto
-
-
 def median_latency(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in seconds."""
+    return interleaved_latency({"fn": fn}, repeats, warmup)["fn"]
+
+
+def interleaved_latency(fns: dict, repeats: int = 5, warmup: int = 1) -> dict:
+    """Median wall time in seconds of each of ``fns`` (name → function), timed in turns
+    (one call of each per round) so that a slow spell of the machine hits all alike and
+    their ratios hold."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(t)) for name, t in times.items()}

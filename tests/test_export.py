@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from helpers import make_checkpoint
 
@@ -49,6 +50,10 @@ def test_export_tool_with_int8_on_labelled_data(tmp_path):
     report = export_checkpoint(ckpt, out, int8=True, calib=str(root / "val"), calib_count=6,
                                speed_size=(64, 64), log=lambda *_: None)  # fmt: skip
     assert Path(report["int8"]).is_file() and report["int8_seconds"] > 0
+    graph = onnx.load(report["int8"]).graph
+    ops = {n.op_type for n in graph.node}  # hard sigmoids run as uint8 Clips
+    assert "HardSigmoid" not in ops and "Clip" in ops
+    assert [o.name for o in graph.output] == ["labels"]
     assert 0 <= report["int8_mIoU"] <= 1 and 0 <= report["fp32_mIoU"] <= 1
     q = Segmenter.from_checkpoint(report["int8"], backend="onnxruntime")
     f = Segmenter.from_checkpoint(out, backend="onnxruntime")

@@ -1,0 +1,230 @@
+"""Static int8 quantization of an exported model with ONNX Runtime, and the graph rewrites
+that make the int8 model faster than the float one on a CPU.
+
+ONNX Runtime quantizes the convolutions, but three things in a MobileNetV3 segmentation
+graph stay in float and, left alone, cost as much as the int8 arithmetic saves (measured
+with ONNX Runtime's profiler; see the README's performance section):
+
+- hard-swish ``x · hardsigmoid(x)``: no int8 kernel for HardSigmoid, so every activation
+  went ``DequantizeLinear → HardSigmoid → QuantizeLinear`` over the whole feature map;
+- the full-resolution upsampling that makes the logits, and the argmax after it;
+- a dequantized copy of those logits, computed even when nobody reads it.
+
+The rewrites below keep all three in uint8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .data.io import write_bytes_atomic
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol over prepared input arrays."""
+
+    def __init__(self, inputs: Iterable[np.ndarray]) -> None:
+        self.inputs = iter(inputs)
+
+    def get_next(self):
+        x = next(self.inputs, None)
+        return None if x is None else {"input": x}
+
+
+def quantize_int8(
+    fp32_path: str | Path, int8_path: str | Path, calibration: Iterable[np.ndarray]
+) -> None:
+    """Static int8 quantization (QDQ, per-channel weights, calibrated on ``calibration``:
+    N×3×H×W float32 arrays prepared exactly as for inference). The int8 model's only
+    output is ``labels``."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # The full-resolution tail (the upsampling that makes ``logits``) is left out of the
+    # quantizer's reach and rewritten by _uint8_tail instead.
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    tail, tensors = [], {"logits"}
+    for node in graph.node:  # the node making "logits" and everything after it
+        if tensors & set(node.output) or tensors & set(node.input):
+            tail.append(node.name)
+            tensors |= set(node.output)
+    int8_path = Path(int8_path)
+    pre = int8_path.with_suffix(".pre.onnx")
+    tmp = int8_path.with_suffix(".tmp.onnx")
+    try:
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(tmp),
+            _Calibration(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=tail,
+        )
+        proto = onnx.load(str(tmp))
+        uint8_hard_sigmoid(proto)
+        _uint8_tail(proto)
+        _prune(proto)
+        source = onnx.load(str(fp32_path), load_external_data=False)
+        onnx.helper.set_model_props(proto, {p.key: p.value for p in source.metadata_props})
+        write_bytes_atomic(int8_path, proto.SerializeToString())
+    finally:
+        for p in (pre, tmp):
+            p.unlink(missing_ok=True)
+
+
+def _scalar(initializers: dict, name: str):
+    from onnx import numpy_helper
+
+    tensor = initializers.get(name)
+    value = None if tensor is None else numpy_helper.to_array(tensor)
+    return value if value is not None and value.size == 1 else None
+
+
+def uint8_hard_sigmoid(proto) -> int:
+    """Compute each ``hardsigmoid(x) = clip(x + 3, 0, 6) / 6`` on the uint8 ``x`` it reads.
+
+    With ``x = s·(q − z)``, ``clip(x + 3, 0, 6)`` is ``s·(clip(q, lo, hi) − lo)`` where
+    ``lo = z − 3/s`` and ``hi = z + 3/s``: the hard sigmoid is one uint8 Clip whose result
+    is read with scale ``1/(hi − lo)`` and zero point ``lo`` (the breakpoints rounded to
+    the nearest quantization step). That replaces a DequantizeLinear, a float HardSigmoid
+    and a QuantizeLinear over the whole feature map, and hard-swish's Mul then runs as
+    ONNX Runtime's QLinearMul. Where the calibrated range of ``x`` does not reach ±3, it
+    is widened to do so (every QuantizeLinear/DequantizeLinear of ``x`` shares the change).
+    Returns the number of HardSigmoid nodes rewritten; the graph is changed in place.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    replaced: dict[int, object] = {}  # id(HardSigmoid) -> Clip
+    removed: set[int] = set()
+    for hs in [n for n in graph.node if n.op_type == "HardSigmoid"]:
+        attrs = {a.name: a.f for a in hs.attribute}
+        if abs(attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(attrs.get("beta", 0.5) - 0.5) > 1e-6:
+            continue  # not the MobileNetV3 hard sigmoid
+        dq, after = producer.get(hs.input[0]), consumers.get(hs.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(after) != 1:
+            continue
+        q_out = after[0]
+        readers = consumers.get(q_out.output[0], [])
+        if q_out.op_type != "QuantizeLinear" or not all(
+            r.op_type == "DequantizeLinear" for r in readers
+        ):
+            continue
+        x_q = dq.input[0]
+        scale, zero = _scalar(inits, dq.input[1]), _scalar(inits, dq.input[2])
+        if scale is None or zero is None or zero.dtype != np.uint8:
+            continue
+        s, z = float(scale), int(zero)
+        if -s * z > -3 or s * (255 - z) < 3:  # the range of x must reach ±3: widen it
+            q_in = producer.get(x_q)
+            same = [q_in, *consumers[x_q]]
+            if q_in is None or any(
+                n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and list(n.input[1:3]) != list(dq.input[1:3])
+                for n in same
+            ):
+                continue  # its parameters are not shared the usual way: leave this one
+            lo_x, hi_x = min(-s * z, -3.0), max(s * (255 - z), 3.0)
+            s = (hi_x - lo_x) / 255
+            z = int(np.clip(round(-lo_x / s), 0, 255))
+            inits[dq.input[1]].CopyFrom(numpy_helper.from_array(np.float32(s), dq.input[1]))
+            inits[dq.input[2]].CopyFrom(numpy_helper.from_array(np.uint8(z), dq.input[2]))
+        lo, hi = max(0, round(z - 3 / s)), min(255, round(z + 3 / s))
+        if hi - lo < 2:
+            continue
+        name = hs.output[0] + "_uint8"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.uint8(lo), name + "_lo"),
+                numpy_helper.from_array(np.uint8(hi), name + "_hi"),
+                numpy_helper.from_array(np.float32(1 / (hi - lo)), name + "_scale"),
+            ]
+        )
+        replaced[id(hs)] = helper.make_node(
+            "Clip", [x_q, name + "_lo", name + "_hi"], [name], name=name + "_Clip"
+        )
+        for r in readers:
+            r.input[:] = [name, name + "_scale", name + "_lo"]
+        removed |= {id(hs), id(q_out)}
+        if len(consumers[hs.input[0]]) == 1:  # the float x only fed the hard sigmoid
+            removed.add(id(dq))
+    nodes = []
+    for node in graph.node:
+        if id(node) in replaced:
+            nodes.append(replaced[id(node)])
+        if id(node) not in removed:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(replaced)
+
+
+def _uint8_tail(proto) -> None:
+    """Run the final upsampling and the argmax on the quantized uint8 logits.
+
+    The quantizer leaves ``DequantizeLinear → Resize → logits → ArgMax`` in float, and that
+    full-resolution tail then costs as much as the whole int8 network. Upsampling the uint8
+    values instead and taking the argmax there gives the same labels up to rounding
+    (dequantization is increasing). The int8 model's only output is then ``labels``.
+    """
+    import onnx
+
+    graph = proto.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    resize = next((n for n in graph.node if "logits" in n.output), None)
+    if resize is None or resize.op_type != "Resize":
+        return
+    dq = producer.get(resize.input[0])
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return
+    new_resize = onnx.NodeProto()
+    new_resize.CopyFrom(resize)
+    new_resize.name = resize.name + "_uint8"
+    new_resize.input[0] = dq.input[0]
+    new_resize.output[0] = "logits_uint8"
+    nodes = []
+    for node in graph.node:
+        if node is resize:
+            nodes.append(new_resize)
+            continue
+        if node.op_type == "ArgMax" and "logits" in node.input:
+            node.input[0] = "logits_uint8"
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    # ONNX Runtime computes every graph output on every run: dequantizing K×H×W logits
+    # nobody asked for would cost as much as the upsampling. The int8 model gives labels.
+    outputs = [o for o in graph.output if o.name != "logits"]
+    del graph.output[:]
+    graph.output.extend(outputs)
+
+
+def _prune(proto) -> None:
+    """Drop the nodes whose outputs nobody reads (the rewrites leave some), then the
+    initializers nothing uses."""
+    graph = proto.graph
+    wanted = {o.name for o in graph.output}
+    while True:
+        used = wanted | {name for node in graph.node for name in node.input}
+        kept = [n for n in graph.node if any(out in used for out in n.output)]
+        if len(kept) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(kept)
+    inits = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)

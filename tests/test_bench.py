@@ -1,0 +1,21 @@
+from segmnv3.bench import inference_table
+from segmnv3.export import interleaved_latency
+
+
+def test_interleaved_latency_takes_turns():
+    calls = []
+    times = interleaved_latency({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                repeats=3, warmup=1)  # fmt: skip
+    assert calls == ["a", "b"] * 4
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_inference_table_rows():
+    rows = inference_table(heads=("lraspp",), sizes=((64, 96),), repeats=1, log=lambda *_: None)
+    paths = ["torchvision eager", "segmnv3 torch", "segmnv3 onnxruntime",
+             "segmnv3 onnxruntime-int8"]  # fmt: skip
+    assert [r["path"] for r in rows] == paths * 2  # full tail, then reduced tail
+    assert [r["model"] for r in rows] == ["lraspp full tail"] * 4 + ["lraspp reduced tail"] * 4
+    assert all(r["size"] == "96x64" and r["ms"] > 0 for r in rows)
+    assert rows[0]["ratio_to_torchvision"] == 1.0 and rows[4]["ratio_to_torchvision"] == 1.0
+    assert rows[0]["params"] == 3_221_538  # torchvision's LR-ASPP with 21 classes

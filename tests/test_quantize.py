@@ -1,0 +1,74 @@
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from segmnv3.export import ort_session
+from segmnv3.quantize import uint8_hard_sigmoid
+
+
+def _hardswish_qdq(scale: float, zero: int) -> onnx.ModelProto:
+    """x → Q → DQ → hard-swish (HardSigmoid, Q/DQ, Mul) → y, as ONNX Runtime's quantizer
+    writes it for a MobileNetV3 activation."""
+    inits = [
+        numpy_helper.from_array(np.float32(scale), "x_scale"),
+        numpy_helper.from_array(np.uint8(zero), "x_zero"),
+        numpy_helper.from_array(np.float32(1 / 255), "h_scale"),
+        numpy_helper.from_array(np.uint8(0), "h_zero"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"]),
+        helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zero"], ["x_dq"]),
+        helper.make_node("HardSigmoid", ["x_dq"], ["h"], alpha=1 / 6, beta=0.5),
+        helper.make_node("QuantizeLinear", ["h", "h_scale", "h_zero"], ["h_q"]),
+        helper.make_node("DequantizeLinear", ["h_q", "h_scale", "h_zero"], ["h_dq"]),
+        helper.make_node("Mul", ["x_dq", "h_dq"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "hardswish",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 16, 16])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _run(proto, x):
+    return ort_session(proto.SerializeToString()).run(["y"], {"x": x})[0]
+
+
+@pytest.mark.parametrize(
+    "low, high",
+    [(-8.0, 12.0), (-3.5, 3.5), (-1.0, 2.0), (0.0, 40.0)],  # the last two get widened
+)
+def test_uint8_hard_sigmoid_matches_hardswish(low, high):
+    scale = (high - low) / 255
+    zero = round(-low / scale)
+    x = np.linspace(low, high, 512, dtype=np.float32).reshape(1, 2, 16, 16)
+    proto = _hardswish_qdq(scale, zero)
+    before = _run(proto, x)
+    assert uint8_hard_sigmoid(proto) == 1
+    ops = [n.op_type for n in proto.graph.node]
+    assert "HardSigmoid" not in ops and ops.count("Clip") == 1
+    after = _run(proto, x)
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    s = float(inits["x_scale"])
+    xq = np.clip(x, min(low, -3), max(high, 3))
+    exact = xq * np.clip(xq / 6 + 0.5, 0, 1)
+    # One quantization step of x, seen through x·hardsigmoid(x), bounds the difference.
+    bound = s * (1 + max(abs(low), abs(high), 3) / 6) + 1e-6
+    assert np.abs(after - exact).max() <= bound
+    if low <= -3 and high >= 3:  # not widened: the quantization of x is untouched
+        assert s == pytest.approx(scale)
+        assert np.abs(after - before).max() <= bound
+    else:
+        assert s > scale
+
+
+def test_uint8_hard_sigmoid_leaves_other_hard_sigmoids():
+    proto = _hardswish_qdq(0.05, 128)
+    hs = next(n for n in proto.graph.node if n.op_type == "HardSigmoid")
+    hs.attribute[0].f = 0.2  # alpha 0.2: ONNX's default, not MobileNetV3's
+    assert uint8_hard_sigmoid(proto) == 0
+    assert any(n.op_type == "HardSigmoid" for n in proto.graph.node)
