@@ -43,7 +43,7 @@ def inference_table(
     heads=("lraspp", "deeplabv3"),
     sizes=((512, 1024), (1024, 2048)),
     num_classes: int = 21,
-    repeats: int = 5,
+    repeats: int = 6,
     threads: int | None = None,
     int8: bool = True,
     log=print,

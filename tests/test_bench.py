@@ -5,8 +5,8 @@ from segmnv3.export import interleaved_latency
 def test_interleaved_latency_takes_turns():
     calls = []
     times = interleaved_latency({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                                repeats=3, warmup=1)  # fmt: skip
-    assert calls == ["a", "b"] * 4
+                                repeats=4, rounds=2, settle=0)  # fmt: skip
+    assert calls == ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3  # untimed + 2 timed per turn
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
 
 

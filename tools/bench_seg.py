@@ -22,7 +22,7 @@ def main() -> None:
     p.add_argument("--heads", nargs="+", default=["lraspp", "deeplabv3"])
     p.add_argument("--sizes", nargs="+", type=_size, default=[(512, 1024), (1024, 2048)],
                    help="HxW (default 512x1024 1024x2048)")  # fmt: skip
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=6)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--skip-data", action="store_true")
