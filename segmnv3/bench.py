@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .export import export_onnx, interleaved_latency, median_latency, ort_session
+from .export import export_onnx, interleaved_latency, median_latency
 from .inference import OrtBackend, Segmenter, TorchBackend
 from .models import build_model, count_macs, count_parameters
 
@@ -64,7 +64,7 @@ def inference_table(
             paths = {
                 "torch": Segmenter(TorchBackend(model), classes, palette),
                 "onnxruntime": Segmenter(
-                    OrtBackend(ort_session(onnx_bytes, num_threads=threads)), classes, palette
+                    OrtBackend.load(onnx_bytes, num_threads=threads), classes, palette
                 ),
             }
             if int8:
@@ -95,8 +95,8 @@ def _int8_segmenter(onnx_bytes: bytes, classes, palette, threads):
         # Speed does not depend on what the calibration images show.
         calib = (rng.standard_normal((1, 3, 256, 512)).astype(np.float32) for _ in range(4))
         quantize_int8(fp32, q, calib)
-        session = ort_session(q.read_bytes(), num_threads=threads)
-    return Segmenter(OrtBackend(session), classes, palette)
+        backend = OrtBackend.load(q.read_bytes(), num_threads=threads)
+    return Segmenter(backend, classes, palette)
 
 
 def _row(name, params, gmacs, size, path, seconds, base) -> dict:

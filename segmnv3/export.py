@@ -150,6 +150,48 @@ def check_onnx(
     return rows
 
 
+def prune_graph(proto) -> None:
+    """Drop the nodes whose outputs nobody reads (the rewrites leave some), then the
+    initializers nothing uses."""
+    graph = proto.graph
+    wanted = {o.name for o in graph.output}
+    while True:
+        used = wanted | {name for node in graph.node for name in node.input}
+        kept = [n for n in graph.node if any(out in used for out in n.output)]
+        if len(kept) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(kept)
+    inits = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
+def lowres_graph(model: str | Path | bytes) -> bytes:
+    """The model without its full-resolution tail: the output is ``logits_lowres``, the
+    head's logits before the final upsampling (uint8 in an int8 model), for
+    :func:`segmnv3.postprocess.upsample_argmax` to turn into labels at a fraction of the
+    tail's cost. A graph without that tail is returned unchanged."""
+    import onnx
+
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    graph = proto.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    resize = next((n for n in graph.node if n.op_type == "Resize" and
+                   n.output[0] in ("logits", "logits_uint8")), None)  # fmt: skip
+    if resize is None:
+        return proto.SerializeToString()
+    source = producer.get(resize.input[0])
+    uint8 = source is not None and source.op_type == "QuantizeLinear"
+    elem = onnx.TensorProto.UINT8 if uint8 else onnx.TensorProto.FLOAT
+    identity = onnx.helper.make_node("Identity", [resize.input[0]], ["logits_lowres"])
+    graph.node.append(identity)
+    del graph.output[:]
+    graph.output.append(onnx.helper.make_tensor_value_info("logits_lowres", elem, None))
+    prune_graph(proto)
+    return proto.SerializeToString()
+
+
 def median_latency(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in seconds."""
     for _ in range(warmup):

@@ -16,6 +16,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .data.io import read_image
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .models.segmentation import SegmentationModel
+from .postprocess import upsample_argmax
 from .viz import colorize, overlay
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
@@ -71,19 +73,55 @@ class TorchBackend:
         x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)["out"].float()
 
+    @torch.inference_mode()
+    def lowres_logits(self, batch: np.ndarray) -> torch.Tensor | None:
+        """The logits before the final upsampling (None for a model that cannot give them)."""
+        if not isinstance(self.model, SegmentationModel):
+            return None
+        x = torch.from_numpy(batch).to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x, upsample=False)["out"].float()
+
 
 class OrtBackend:
-    """ONNX Runtime session of an exported model (fp32 or int8)."""
+    """ONNX Runtime session of an exported model (fp32 or int8).
+
+    Build it with :meth:`load`, which runs the model without its full-resolution tail (see
+    :func:`segmnv3.export.lowres_graph`); ``OrtBackend(session)`` also takes a session of the
+    whole exported graph, whose ``labels`` output it then uses.
+    """
 
     def __init__(self, session) -> None:
         self.session = session
         self.outputs = {o.name for o in session.get_outputs()}
+        self.uint8 = any(
+            o.name == "logits_lowres" and o.type == "tensor(uint8)" for o in session.get_outputs()
+        )
+
+    @classmethod
+    def load(
+        cls, model: str | Path | bytes, device: str = "cpu", num_threads: int | None = None
+    ) -> OrtBackend:
+        """A session of ``model`` (an exported file or its bytes) that outputs the logits
+        before the final upsampling."""
+        from .export import lowres_graph, ort_session
+
+        return cls(ort_session(lowres_graph(model), device=device, num_threads=num_threads))
+
+    def lowres_logits(self, batch: np.ndarray) -> torch.Tensor | None:
+        if "logits_lowres" not in self.outputs:
+            return None
+        (out,) = self.session.run(["logits_lowres"], {"input": batch})
+        return torch.from_numpy(out)
 
     def logits(self, batch: np.ndarray) -> torch.Tensor:
-        if "logits" not in self.outputs:
+        if self.uint8 or ("logits" not in self.outputs and "logits_lowres" not in self.outputs):
             raise ValueError(
                 "this ONNX model (int8) outputs labels only; predict_proba needs the fp32 model"
             )
+        if "logits" not in self.outputs:
+            low = self.lowres_logits(batch)
+            return F.interpolate(low, size=batch.shape[-2:], mode="bilinear", align_corners=False)
         (out,) = self.session.run(["logits"], {"input": batch})
         return torch.from_numpy(out)
 
@@ -140,11 +178,11 @@ class Segmenter:
         if path.suffix == ".onnx":
             if backend != "onnxruntime":
                 raise ValueError(f"{path} is an ONNX model: use backend='onnxruntime'")
-            from .export import load_onnx_metadata, ort_session
+            from .export import load_onnx_metadata
 
             meta = load_onnx_metadata(path)
-            session = ort_session(path, device=device, num_threads=num_threads)
-            return cls(OrtBackend(session), meta["classes"], meta["palette"],
+            backend_ = OrtBackend.load(path, device=device, num_threads=num_threads)
+            return cls(backend_, meta["classes"], meta["palette"],
                        resize=meta["resize"], mean=meta["mean"], std=meta["std"],
                        batch_size=batch_size)  # fmt: skip
         from .engine.checkpoint import load_model
@@ -152,13 +190,11 @@ class Segmenter:
         loaded = load_model(path, "cpu")
         resize = loaded.config.data.eval_resize
         if backend == "onnxruntime":
-            from .export import export_onnx, ort_session
+            from .export import export_onnx
 
             data = export_onnx(loaded.model, None, classes=loaded.classes,
                                palette=loaded.palette, resize=resize)  # fmt: skip
-            runner: TorchBackend | OrtBackend = OrtBackend(
-                ort_session(data, device=device, num_threads=num_threads)
-            )
+            runner: TorchBackend | OrtBackend = OrtBackend.load(data, device, num_threads)
         else:
             runner = TorchBackend(loaded.model, device)
         return cls(runner, loaded.classes, loaded.palette, resize=resize, batch_size=batch_size)
@@ -193,7 +229,10 @@ class Segmenter:
         results: list[Any] = [None] * len(rgbs)
         for idx in self._batches(rgbs):
             batch = np.stack([self.prepare(rgbs[i]) for i in idx])
-            if want == "labels" and isinstance(self.backend, OrtBackend):
+            low = self.backend.lowres_logits(batch) if want == "labels" else None
+            if low is not None:
+                ids_batch = upsample_argmax(low, batch.shape[-2:]).cpu().numpy()
+            elif want == "labels" and isinstance(self.backend, OrtBackend):
                 ids_batch = self.backend.labels(batch)  # argmax inside the graph
             else:
                 logits = self.backend.logits(batch)

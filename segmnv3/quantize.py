@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.io import write_bytes_atomic
+from .export import prune_graph
 
 
 class _Calibration:
@@ -70,7 +71,7 @@ def quantize_int8(
         proto = onnx.load(str(tmp))
         uint8_hard_sigmoid(proto)
         _uint8_tail(proto)
-        _prune(proto)
+        prune_graph(proto)
         source = onnx.load(str(fp32_path), load_external_data=False)
         onnx.helper.set_model_props(proto, {p.key: p.value for p in source.metadata_props})
         write_bytes_atomic(int8_path, proto.SerializeToString())
@@ -211,20 +212,3 @@ def _uint8_tail(proto) -> None:
     outputs = [o for o in graph.output if o.name != "logits"]
     del graph.output[:]
     graph.output.extend(outputs)
-
-
-def _prune(proto) -> None:
-    """Drop the nodes whose outputs nobody reads (the rewrites leave some), then the
-    initializers nothing uses."""
-    graph = proto.graph
-    wanted = {o.name for o in graph.output}
-    while True:
-        used = wanted | {name for node in graph.node for name in node.input}
-        kept = [n for n in graph.node if any(out in used for out in n.output)]
-        if len(kept) == len(graph.node):
-            break
-        del graph.node[:]
-        graph.node.extend(kept)
-    inits = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)

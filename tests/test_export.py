@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from helpers import make_checkpoint
 
 from segmnv3 import Segmenter
@@ -32,6 +33,21 @@ def test_onnx_parity_at_several_sizes(head, tmp_path):
     assert meta["classes"] == list("abcd") and meta["resize"] is None
 
 
+def test_lowres_graph_outputs_the_logits_before_upsampling(tmp_path):
+    from segmnv3.export import export_onnx, lowres_graph
+
+    model = build_model("lraspp", 4, backbone="mobilenet_v3_small").eval()
+    data = export_onnx(model, None, classes=list("abcd"), palette=[(0, 0, 0)] * 4)
+    session = ort_session(lowres_graph(data))
+    assert [o.name for o in session.get_outputs()] == ["logits_lowres"]
+    assert "Resize" in {n.op_type for n in onnx.load_from_string(data).graph.node}
+    x = np.random.default_rng(0).standard_normal((1, 3, 96, 128)).astype(np.float32)
+    (low,) = session.run(None, {"input": x})
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x), upsample=False)["out"].numpy()
+    np.testing.assert_allclose(low, ref, atol=1e-4)
+
+
 def test_check_fails_when_the_graph_differs():
     from segmnv3.export import export_onnx
 
@@ -56,6 +72,7 @@ def test_export_tool_with_int8_on_labelled_data(tmp_path):
     assert [o.name for o in graph.output] == ["labels"]
     assert 0 <= report["int8_mIoU"] <= 1 and 0 <= report["fp32_mIoU"] <= 1
     q = Segmenter.from_checkpoint(report["int8"], backend="onnxruntime")
+    assert q.backend.uint8  # runs without the tail: uint8 logits, upsampled by segmnv3
     f = Segmenter.from_checkpoint(out, backend="onnxruntime")
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     mask = q.predict(image)

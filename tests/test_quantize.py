@@ -72,3 +72,35 @@ def test_uint8_hard_sigmoid_leaves_other_hard_sigmoids():
     hs.attribute[0].f = 0.2  # alpha 0.2: ONNX's default, not MobileNetV3's
     assert uint8_hard_sigmoid(proto) == 0
     assert any(n.op_type == "HardSigmoid" for n in proto.graph.node)
+
+
+def test_int8_segmenter_masks_agree_with_the_whole_int8_graph(tmp_path):
+    import torch
+
+    from segmnv3 import Segmenter, build_model
+    from segmnv3.data.synthetic import SyntheticSegmentation
+    from segmnv3.export import export_onnx
+    from segmnv3.inference import OrtBackend
+    from segmnv3.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    model = build_model("lraspp", 4, backbone="mobilenet_v3_small").eval()
+    images = [SyntheticSegmentation("val", 4, size=(96, 128)).load(i)[0] for i in range(4)]
+    classes, palette = list("abcd"), [(0, 0, 0)] * 4
+    fp32 = tmp_path / "m.onnx"
+    export_onnx(model, fp32, classes=classes, palette=palette)
+    prepare = Segmenter(OrtBackend.load(fp32), classes, palette).prepare
+    batch = np.stack([prepare(im) for im in images])
+    with torch.no_grad():  # centre the random model's logits so that every class shows up
+        low = model(torch.from_numpy(batch), upsample=False)["out"]
+        model.classifier.low_classifier.bias -= low.mean((0, 2, 3))
+    export_onnx(model, fp32, classes=classes, palette=palette)
+    quantize_int8(fp32, tmp_path / "q.onnx", (x[None] for x in batch))
+    seg = Segmenter(OrtBackend.load(tmp_path / "q.onnx"), classes, palette)
+    whole = ort_session(str(tmp_path / "q.onnx"))
+    for image, x in zip(images, batch, strict=True):
+        mask = seg.predict(image)
+        assert len(np.unique(mask)) >= 3
+        (labels,) = whole.run(["labels"], {"input": x[None]})
+        # The graph upsamples uint8 logits in uint8 (rounding); segmnv3 in float (exact).
+        assert (labels[0] == mask).mean() >= 0.95

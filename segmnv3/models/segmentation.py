@@ -22,7 +22,8 @@ BACKBONES = ("mobilenet_v3_large", "mobilenet_v3_small")
 class SegmentationModel(nn.Module):
     """``model(x)`` → ``{"out": N×K×H×W logits}`` (plus ``"aux"`` with an auxiliary head).
 
-    The logits are bilinearly upsampled to the input's size.
+    The logits are bilinearly upsampled to the input's size; ``model(x, upsample=False)``
+    leaves them at the head's output stride (for :func:`segmnv3.postprocess.upsample_argmax`).
     """
 
     def __init__(
@@ -33,8 +34,8 @@ class SegmentationModel(nn.Module):
         self.classifier = classifier
         self.aux_classifier = aux_classifier
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        size = x.shape[-2:]
+    def forward(self, x: Tensor, upsample: bool = True) -> dict[str, Tensor]:
+        size = x.shape[-2:] if upsample else None
         features = self.backbone(x)
         out = {"out": _upsample(self.classifier(features), size)}
         if self.aux_classifier is not None:
@@ -43,6 +44,8 @@ class SegmentationModel(nn.Module):
 
 
 def _upsample(x: Tensor, size) -> Tensor:
+    if size is None:
+        return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 

@@ -82,3 +82,15 @@ def test_reduced_tail_is_cheaper():
     reduced = segmnv3.build_model("lraspp", 19)
     assert count_parameters(reduced) < count_parameters(full)
     assert count_macs(reduced, 128, 256) < count_macs(full, 128, 256)
+
+
+@pytest.mark.parametrize("head, stride", [("lraspp", 8), ("deeplabv3", 16), ("fcn", 16)])
+def test_logits_before_upsampling(head, stride):
+    model = segmnv3.build_model(head, num_classes=3, aux=head != "lraspp").eval()
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        low, full = model(x, upsample=False), model(x)
+    assert low["out"].shape == (1, 3, 96 // stride, 128 // stride)
+    assert low["aux"].shape[-2:] == (12, 16) if head != "lraspp" else set(low) == {"out"}
+    up = torch.nn.functional.interpolate(low["out"], size=(96, 128), mode="bilinear")
+    torch.testing.assert_close(up, full["out"])
