@@ -21,7 +21,7 @@ from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..metrics import ConfusionMatrix
 from ..viz import colorize, overlay
 from . import distributed as du
-from .infer import predict_scores
+from .infer import predict_labels
 
 
 @dataclass
@@ -75,7 +75,7 @@ def evaluate(
     bar = tqdm(loader, desc=desc, disable=not (progress and du.is_main()), dynamic_ncols=True)
     for images, masks in bar:
         images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-        preds = predict_scores(model, images, slide=slide, scales=scales, flip=flip).argmax(1)
+        preds = predict_labels(model, images, slide=slide, scales=scales, flip=flip)
         _sync(device)
         t0 = time.perf_counter()
         cm.update(preds, masks)

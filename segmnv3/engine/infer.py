@@ -8,6 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..models.segmentation import SegmentationModel
+from ..postprocess import upsample_argmax
+
 
 def _logits(model: nn.Module, x: Tensor) -> Tensor:
     out = model(x)
@@ -83,3 +86,27 @@ def predict_scores(
             total = probs if total is None else total + probs
     assert total is not None
     return total / (len(scales) * (2 if flip else 1))
+
+
+@torch.no_grad()
+def predict_labels(
+    model: nn.Module,
+    images: Tensor,
+    *,
+    slide: tuple[int, int] | None = None,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+) -> Tensor:
+    """N×H×W int64 labels: the argmax of :func:`predict_scores`. In the plain mode (whole
+    image, one scale, no flip) a segmnv3 model's labels come from its low-resolution logits
+    through :func:`segmnv3.postprocess.upsample_argmax`, which gives the same labels without
+    the full-resolution logits."""
+    if (
+        slide is None
+        and list(scales) == [1.0]
+        and not flip
+        and isinstance(model, SegmentationModel)
+    ):
+        low = model(images, upsample=False)["out"]
+        return upsample_argmax(low, images.shape[-2:]).long()
+    return predict_scores(model, images, slide=slide, scales=scales, flip=flip).argmax(1)
