@@ -154,10 +154,9 @@ class Segmenter:
         self.palette = [tuple(int(v) for v in c) for c in palette]
         self.resize, self.batch_size = resize, batch_size
         # Normalisation as one multiply-add on the uint8 values: x * scale + shift.
-        self._scale = (1.0 / (255.0 * np.asarray(std, np.float32))).astype(np.float32)
-        self._shift = (-np.asarray(mean, np.float32) / np.asarray(std, np.float32)).astype(
-            np.float32
-        )
+        std64, mean64 = np.asarray(std, np.float64), np.asarray(mean, np.float64)
+        self._scale = torch.tensor(1.0 / (255.0 * std64), dtype=torch.float32).view(3, 1, 1)
+        self._shift = torch.tensor(-mean64 / std64, dtype=torch.float32).view(3, 1, 1)
 
     @classmethod
     def from_checkpoint(
@@ -210,8 +209,13 @@ class Segmenter:
             s = self.resize / min(h, w)
             size = (max(1, round(w * s)), max(1, round(h * s)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
-        x = rgb.astype(np.float32) * self._scale + self._shift
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
+        # One fused multiply-add from HWC uint8 into a CHW float32 buffer (PyTorch's threads;
+        # a tenth of the time of the same arithmetic in NumPy at 1024×512).
+        if not rgb.flags.writeable:  # e.g. np.asarray of a PIL image; torch wants writable
+            rgb = rgb.copy()
+        out = torch.empty((3, *rgb.shape[:2]), dtype=torch.float32)
+        torch.addcmul(self._shift, torch.from_numpy(rgb).permute(2, 0, 1), self._scale, out=out)
+        return out.numpy()
 
     def _batches(self, images: list[np.ndarray]):
         """Groups of indices whose prepared sizes match, at most ``batch_size`` each."""
@@ -228,7 +232,10 @@ class Segmenter:
         rgbs = [to_rgb(item, f"image {i}") for i, item in enumerate(items)]
         results: list[Any] = [None] * len(rgbs)
         for idx in self._batches(rgbs):
-            batch = np.stack([self.prepare(rgbs[i]) for i in idx])
+            if len(idx) == 1:
+                batch = self.prepare(rgbs[idx[0]])[None]
+            else:
+                batch = np.stack([self.prepare(rgbs[i]) for i in idx])
             low = self.backend.lowres_logits(batch) if want == "labels" else None
             if low is not None:
                 ids_batch = upsample_argmax(low, batch.shape[-2:]).cpu().numpy()

@@ -59,7 +59,7 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
 
     # A cell is the square between source pixels (i, j) and (i + 1, j + 1), clamped at the
     # border; every output pixel lies in the cell of its first sources (y0, x0).
-    labels = logits.argmax(1)
+    labels = logits.max(1).indices  # the first maximum, as argmax; faster over dim 1
     down = (torch.arange(h, device=device) + 1).clamp(max=h - 1)
     right = (torch.arange(w, device=device) + 1).clamp(max=w - 1)
     below = labels[:, down]
