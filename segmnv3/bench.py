@@ -215,3 +215,46 @@ def train_step(batch: int = 8, size: int = 512, steps: int = 3, log=print) -> di
         out[name] = batch / t
         log(f"training step, {name}: {out[name]:.2f} images/s (batch {batch}, {size}×{size})")
     return out
+
+
+def postprocess(size=(512, 1024), num_classes: int = 21, stride: int = 8, log=print) -> dict:
+    """Milliseconds from low-resolution logits to full-resolution labels: segmnv3's
+    ``upsample_argmax`` against ``F.interpolate(...).argmax(1)``, on three kinds of logits.
+
+    The inference table's random models on random images predict one class everywhere,
+    the cheapest case for ``upsample_argmax``; these cases show the rest of its range.
+    """
+    from .postprocess import interpolated_fraction, upsample_argmax
+
+    h, w = size[0] // stride, size[1] // stride
+    g = torch.Generator().manual_seed(0)
+    coarse = torch.randn(1, num_classes, h // 16, w // 16, generator=g) * 4
+    cases = {
+        "one class everywhere": torch.arange(num_classes, dtype=torch.float32)
+        .view(1, -1, 1, 1)
+        .expand(1, num_classes, h, w)
+        .contiguous(),
+        "regions (like a trained model)": F.interpolate(coarse, size=(h, w), mode="bilinear"),
+        "noise (worst case)": torch.randn(1, num_classes, h, w, generator=g),
+    }
+    out = {}
+    for name, low in cases.items():
+        times = interleaved_latency(
+            {
+                "segmnv3": lambda x=low: upsample_argmax(x, size),
+                "interpolate+argmax": lambda x=low: F.interpolate(
+                    x, size=size, mode="bilinear"
+                ).argmax(1),
+            },
+            repeats=6,
+            settle=0,
+        )
+        out[name] = {k: round(1000 * v, 2) for k, v in times.items()}
+        out[name]["cells_interpolated"] = round(interpolated_fraction(low), 4)
+        log(
+            f"labels from {num_classes}×{h}×{w} logits at {size[1]}×{size[0]}, {name}: "
+            f"upsample_argmax {out[name]['segmnv3']:.1f} ms "
+            f"({100 * out[name]['cells_interpolated']:.1f}% of cells interpolated), "
+            f"interpolate+argmax {out[name]['interpolate+argmax']:.1f} ms"
+        )
+    return out

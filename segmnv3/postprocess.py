@@ -45,6 +45,25 @@ def _spans(i0: Tensor, in_len: int) -> tuple[Tensor, Tensor]:
     return index, valid
 
 
+def _cells(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """The low-resolution labels, and for each cell (the square between source pixels
+    (i, j) and (i + 1, j + 1), clamped at the border) whether its four corners agree. Every
+    output pixel lies in the cell of its first sources (y0, x0)."""
+    h, w = logits.shape[-2:]
+    labels = logits.max(1).indices  # the first maximum, as argmax; faster over dim 1
+    down = (torch.arange(h, device=logits.device) + 1).clamp(max=h - 1)
+    right = (torch.arange(w, device=logits.device) + 1).clamp(max=w - 1)
+    below = labels[:, down]
+    agree = (labels == labels[:, :, right]) & (labels == below) & (labels == below[:, :, right])
+    return labels, agree
+
+
+def interpolated_fraction(logits: Tensor) -> float:
+    """The fraction of cells whose corners disagree, which :func:`upsample_argmax` has to
+    interpolate (it interpolates everything above ``DENSE_ABOVE``)."""
+    return 1.0 - _cells(logits)[1].float().mean().item()
+
+
 def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
     """The class ids of ``logits`` (N×K×h×w, any real dtype; quantized uint8 logits too, as
     dequantization keeps their order) bilinearly upsampled to ``size``, as
@@ -57,15 +76,11 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
     y0, wy = _source_axis(out_h, h, device)
     x0, wx = _source_axis(out_w, w, device)
 
-    # A cell is the square between source pixels (i, j) and (i + 1, j + 1), clamped at the
-    # border; every output pixel lies in the cell of its first sources (y0, x0).
-    labels = logits.max(1).indices  # the first maximum, as argmax; faster over dim 1
-    down = (torch.arange(h, device=device) + 1).clamp(max=h - 1)
-    right = (torch.arange(w, device=device) + 1).clamp(max=w - 1)
-    below = labels[:, down]
-    agree = (labels == labels[:, :, right]) & (labels == below) & (labels == below[:, :, right])
+    labels, agree = _cells(logits)
     dtype = torch.uint8 if k <= 255 else torch.int32
     ids = labels.to(dtype).index_select(1, y0).index_select(2, x0)
+    down = (torch.arange(h, device=device) + 1).clamp(max=h - 1)
+    right = (torch.arange(w, device=device) + 1).clamp(max=w - 1)
     b, ci, cj = (~agree).nonzero(as_tuple=True)
     if len(b) == 0:
         return ids

@@ -19,3 +19,12 @@ def test_inference_table_rows():
     assert all(r["size"] == "96x64" and r["ms"] > 0 for r in rows)
     assert rows[0]["ratio_to_torchvision"] == 1.0 and rows[4]["ratio_to_torchvision"] == 1.0
     assert rows[0]["params"] == 3_221_538  # torchvision's LR-ASPP with 21 classes
+
+
+def test_postprocess_cases_span_the_range():
+    from segmnv3.bench import postprocess
+
+    out = postprocess(size=(128, 256), log=lambda *_: None)
+    fractions = [case["cells_interpolated"] for case in out.values()]
+    assert fractions[0] == 0 and 0 < fractions[1] < 0.5 and fractions[2] > 0.9
+    assert all(case["segmnv3"] > 0 and case["interpolate+argmax"] > 0 for case in out.values())

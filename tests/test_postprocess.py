@@ -73,3 +73,9 @@ def test_uniform_logits_take_the_fast_path(monkeypatch):
     assert torch.equal(
         upsample_argmax(logits, (64, 64)), torch.full((1, 64, 64), 2, dtype=torch.uint8)
     )
+
+
+def test_interpolated_fraction():
+    logits = torch.zeros(1, 2, 4, 4)
+    logits[:, 1, :, 2:] = 1  # class 1 in the right half: only the middle column of cells mixes
+    assert postprocess.interpolated_fraction(logits) == pytest.approx(4 / 16)

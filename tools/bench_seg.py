@@ -8,7 +8,7 @@ import argparse
 
 import torch
 
-from segmnv3.bench import TABLE_HEADER, data_loading, inference_table, train_step
+from segmnv3.bench import TABLE_HEADER, data_loading, inference_table, postprocess, train_step
 from segmnv3.data.io import write_bytes_atomic
 
 
@@ -41,6 +41,7 @@ def main() -> None:
             int8=not args.no_int8,
         ),  # fmt: skip
     }
+    report["postprocess_ms"] = postprocess()
     if not args.skip_data:
         report["data_loading_samples_per_s"] = data_loading()
     if not args.skip_train:
