@@ -57,7 +57,9 @@ def test_uint8_logits_and_ties(regime, monkeypatch):
     assert torch.equal(ids.long(), ref.argmax(1))
 
 
-def test_many_classes_give_int32():
+@pytest.mark.parametrize("regime", [1.0, 0.0])
+def test_many_classes_give_int32(regime, monkeypatch):
+    monkeypatch.setattr(postprocess, "DENSE_ABOVE", regime)
     logits = _smooth((1, 300, 8, 12), 3)
     ids = upsample_argmax(logits, (64, 96))
     assert ids.dtype == torch.int32
