@@ -67,20 +67,20 @@ class TorchBackend:
             self.model.aux_classifier = None  # the auxiliary head only serves training
         self.model = self.model.to(memory_format=torch.channels_last)
 
+    def _input(self, batch: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(batch).to(self.device)
+        return x.contiguous(memory_format=torch.channels_last)
+
     @torch.inference_mode()
     def logits(self, batch: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(batch).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)["out"].float()
+        return self.model(self._input(batch))["out"].float()
 
     @torch.inference_mode()
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor | None:
         """The logits before the final upsampling (None for a model that cannot give them)."""
         if not isinstance(self.model, SegmentationModel):
             return None
-        x = torch.from_numpy(batch).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x, upsample=False)["out"].float()
+        return self.model(self._input(batch), upsample=False)["out"].float()
 
 
 class OrtBackend:

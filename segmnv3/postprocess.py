@@ -45,14 +45,18 @@ def _spans(i0: Tensor, in_len: int) -> tuple[Tensor, Tensor]:
     return index, valid
 
 
+def _next_index(n: int, device) -> Tensor:
+    """i + 1 for each index i, clamped at the last one (the second source pixel)."""
+    return (torch.arange(n, device=device) + 1).clamp(max=n - 1)
+
+
 def _cells(logits: Tensor) -> tuple[Tensor, Tensor]:
     """The low-resolution labels, and for each cell (the square between source pixels
     (i, j) and (i + 1, j + 1), clamped at the border) whether its four corners agree. Every
     output pixel lies in the cell of its first sources (y0, x0)."""
     h, w = logits.shape[-2:]
     labels = logits.max(1).indices  # the first maximum, as argmax; faster over dim 1
-    down = (torch.arange(h, device=logits.device) + 1).clamp(max=h - 1)
-    right = (torch.arange(w, device=logits.device) + 1).clamp(max=w - 1)
+    down, right = _next_index(h, logits.device), _next_index(w, logits.device)
     below = labels[:, down]
     agree = (labels == labels[:, :, right]) & (labels == below) & (labels == below[:, :, right])
     return labels, agree
@@ -79,8 +83,6 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
     labels, agree = _cells(logits)
     dtype = torch.uint8 if k <= 255 else torch.int32
     ids = labels.to(dtype).index_select(1, y0).index_select(2, x0)
-    down = (torch.arange(h, device=device) + 1).clamp(max=h - 1)
-    right = (torch.arange(w, device=device) + 1).clamp(max=w - 1)
     b, ci, cj = (~agree).nonzero(as_tuple=True)
     if len(b) == 0:
         return ids
@@ -88,6 +90,7 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
         return _dense(logits, size, dtype)
 
     # Cells whose corners disagree: interpolate their logits, one padded block per cell.
+    down, right = _next_index(h, device), _next_index(w, device)
     rows, row_ok = _spans(y0, h)  # h × R output rows per cell row
     cols, col_ok = _spans(x0, w)  # w × C output columns per cell column
     t = logits.float().permute(0, 2, 3, 1)  # N×h×w×K
