@@ -115,7 +115,7 @@ def _dense(logits: Tensor, size: tuple[int, int], dtype: torch.dtype) -> Tensor:
     if logits.device.type != "cpu":
         up = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
         return up.argmax(1).to(dtype)
-    planes = logits.float().numpy()
+    planes = logits.detach().float().numpy()
     ids = np.zeros((len(planes), out_h, out_w), np.uint8 if dtype == torch.uint8 else np.int32)
     for image, out in zip(planes, ids, strict=True):
         best = cv2.resize(image[0], (out_w, out_h), interpolation=cv2.INTER_LINEAR)
