@@ -15,7 +15,7 @@ from ..data.io import write_bytes_atomic, write_png
 from ..viz import overlay
 from . import distributed as du
 from .evaluate import denormalize
-from .infer import predict_scores
+from .infer import predict_labels
 
 
 class RunLog:
@@ -74,7 +74,7 @@ def write_visuals(model, dataset, palette, out_dir: Path, count: int, device) ->
     model.eval()
     for i in range(min(count, len(dataset))):
         image, mask = dataset[i]
-        pred = predict_scores(model, image[None].to(device)).argmax(1)[0].cpu().numpy()
+        pred = predict_labels(model, image[None].to(device))[0].cpu().numpy()
         rgb = denormalize(image)
         truth = overlay(rgb, mask.numpy().astype(np.uint8), palette)
         guess = overlay(rgb, pred.astype(np.uint8), palette)
