@@ -4,14 +4,28 @@ import segmnv3
 model = segmnv3.build_model("lraspp", num_classes=19)
 seg = segmnv3.Segmenter.from_checkpoint("runs/demo/best.pt")
 mask = seg.predict("street.png")
+
+The public names are imported when first used, so that ``import segmnv3.models`` (or
+``segmnv3.metrics``) does not pull in the data stack (albumentations, pycocotools) or the
+inference runtimes.
 """
 
-from .data import DATASETS, build_dataset
-from .inference import Segmenter
-from .metrics import ConfusionMatrix
-from .models import HEADS, build_model
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "DATASETS": "segmnv3.data",
+    "build_dataset": "segmnv3.data",
+    "Segmenter": "segmnv3.inference",
+    "ConfusionMatrix": "segmnv3.metrics",
+    "HEADS": "segmnv3.models",
+    "build_model": "segmnv3.models",
+}
 
 __all__ = [
     "DATASETS",
@@ -22,3 +36,21 @@ __all__ = [
     "build_dataset",
     "build_model",
 ]
+
+if TYPE_CHECKING:
+    from .data import DATASETS, build_dataset
+    from .inference import Segmenter
+    from .metrics import ConfusionMatrix
+    from .models import HEADS, build_model
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'segmnv3' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

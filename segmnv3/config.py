@@ -22,6 +22,17 @@ import yaml
 from .data.io import write_bytes_atomic
 
 
+class ConfigKeyError(KeyError, ValueError):
+    """An unknown config key (a ValueError too: tools report it as bad input)."""
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return str(self.args[0])
+
+
+class ConfigTypeError(TypeError, ValueError):
+    """A config value of the wrong type (a ValueError too: tools report it as bad input)."""
+
+
 @dataclass
 class ModelConfig:
     head: str = "lraspp"
@@ -107,28 +118,28 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
                 return _check_type(value, option, where)
             except (TypeError, ValueError):
                 continue
-        raise TypeError(f"{where}: {value!r} is not a {_name(tp)}")
+        raise ConfigTypeError(f"{where}: {value!r} is not a {_name(tp)}")
     if tp is type(None):
         if value is None:
             return None
-        raise TypeError(f"{where}: {value!r} is not None")
+        raise ConfigTypeError(f"{where}: {value!r} is not None")
     if origin is list:
         if not isinstance(value, list | tuple):
-            raise TypeError(f"{where}: {value!r} is not a list")
+            raise ConfigTypeError(f"{where}: {value!r} is not a list")
         (item,) = typing.get_args(tp)
         return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise TypeError(f"{where}: {value!r} is not a mapping")
+            raise ConfigTypeError(f"{where}: {value!r} is not a mapping")
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is bool and not isinstance(value, bool):
-        raise TypeError(f"{where}: {value!r} is not true/false")
+        raise ConfigTypeError(f"{where}: {value!r} is not true/false")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise TypeError(f"{where}: {value!r} is not an integer")
+        raise ConfigTypeError(f"{where}: {value!r} is not an integer")
     if not isinstance(value, tp):
-        raise TypeError(f"{where}: {value!r} is not a {_name(tp)}")
+        raise ConfigTypeError(f"{where}: {value!r} is not a {_name(tp)}")
     return value
 
 
@@ -138,13 +149,15 @@ def _name(tp: Any) -> str:
 
 def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     if not isinstance(data, dict):
-        raise TypeError(f"{where or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigTypeError(f"{where or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
         place = f" in '{where}'" if where else ""
-        raise KeyError(f"unknown config key(s) {unknown}{place}; valid keys: {', '.join(names)}")
+        raise ConfigKeyError(
+            f"unknown config key(s) {unknown}{place}; valid keys: {', '.join(names)}"
+        )
     values = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
@@ -162,7 +175,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise KeyError(f"override {key}: {part!r} is not a section")
+            raise ConfigKeyError(f"override {key}: {part!r} is not a section")
     node[parts[-1]] = value if not isinstance(value, dict) else dict(value)
 
 

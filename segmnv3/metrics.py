@@ -93,3 +93,15 @@ class ConfusionMatrix:
 def _nanmean(x: torch.Tensor) -> float:
     valid = ~torch.isnan(x)
     return float(x[valid].mean()) if valid.any() else math.nan
+
+
+def json_ready(value):
+    """``value`` with every NaN float (an absent class) as None, so that ``json.dumps``
+    writes valid JSON (``null``) instead of the ``NaN`` that JSON has no word for."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value

@@ -24,6 +24,17 @@ from torch.nn import functional as F
 DENSE_ABOVE = 0.15
 
 
+def label_dtype(num_classes: int) -> torch.dtype:
+    """The dtype of class-id masks everywhere in segmnv3: uint8 up to 255 classes (255 is
+    also "ignore"), int32 past that."""
+    return torch.uint8 if num_classes <= 255 else torch.int32
+
+
+def numpy_label_dtype(num_classes: int) -> type:
+    """:func:`label_dtype` as a NumPy dtype."""
+    return np.uint8 if num_classes <= 255 else np.int32
+
+
 def _source_axis(out_len: int, in_len: int, device) -> tuple[Tensor, Tensor]:
     """Per output index: the first source index and the weights of the two sources, as
     ``F.interpolate(mode="bilinear", align_corners=False)`` computes them."""
@@ -81,7 +92,7 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
     x0, wx = _source_axis(out_w, w, device)
 
     labels, agree = _cells(logits)
-    dtype = torch.uint8 if k <= 255 else torch.int32
+    dtype = label_dtype(k)
     ids = labels.to(dtype).index_select(1, y0).index_select(2, x0)
     b, ci, cj = (~agree).nonzero(as_tuple=True)
     if len(b) == 0:
@@ -116,7 +127,7 @@ def _dense(logits: Tensor, size: tuple[int, int], dtype: torch.dtype) -> Tensor:
         up = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
         return up.argmax(1).to(dtype)
     planes = logits.detach().float().numpy()
-    ids = np.zeros((len(planes), out_h, out_w), np.uint8 if dtype == torch.uint8 else np.int32)
+    ids = np.zeros((len(planes), out_h, out_w), numpy_label_dtype(logits.shape[1]))
     for image, out in zip(planes, ids, strict=True):
         best = cv2.resize(image[0], (out_w, out_h), interpolation=cv2.INTER_LINEAR)
         for c in range(1, len(image)):

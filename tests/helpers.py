@@ -2,7 +2,7 @@
 
 import torch
 
-from segmnv3.engine.checkpoint import model_config, save_checkpoint
+from segmnv3.checkpoint import model_config, save_checkpoint
 from segmnv3.models import build_model
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from .cityscapes import Cityscapes
 from .coco import COCOSegmentation
 from .folder import FolderSegmentation
-from .loader import build_loader, pad_collate, worker_init
+from .loader import pad_collate, worker_init
 from .synthetic import SyntheticSegmentation
 from .transforms import IGNORE_INDEX, Preset, eval_preset, train_preset
 
@@ -47,7 +47,6 @@ __all__ = [
     "Preset",
     "SyntheticSegmentation",
     "build_dataset",
-    "build_loader",
     "eval_preset",
     "pad_collate",
     "train_preset",

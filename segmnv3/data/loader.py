@@ -1,4 +1,4 @@
-"""DataLoader helpers: worker seeding, OpenCV threads, padding collate, a loader builder."""
+"""DataLoader helpers: worker seeding, OpenCV threads, the padding collate."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import random
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .transforms import IGNORE_INDEX
 
@@ -41,34 +40,3 @@ def pad_collate(batch: list[tuple[torch.Tensor, torch.Tensor]]):
         out_images[i, :, : img.shape[-2], : img.shape[-1]] = img
         out_masks[i, : mask.shape[-2], : mask.shape[-1]] = mask
     return out_images, out_masks
-
-
-def build_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    train: bool,
-    num_workers: int = 2,
-    seed: int = 0,
-    distributed: bool = False,
-    drop_last: bool | None = None,
-) -> DataLoader:
-    """A DataLoader with seeded shuffling (or a DistributedSampler), seeded workers and the
-    padding collate. With ``distributed``, call ``loader.sampler.set_epoch(epoch)`` each epoch."""
-    generator = torch.Generator().manual_seed(seed)
-    sampler = None
-    if distributed:
-        sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=False)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=train if sampler is None else False,
-        sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=pad_collate,
-        worker_init_fn=worker_init,
-        generator=generator,
-        drop_last=train if drop_last is None else drop_last,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-    )

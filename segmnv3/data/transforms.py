@@ -104,3 +104,15 @@ def eval_preset(
         steps.append(_shorter_side(resize))
     steps += [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
     return Preset(A.Compose(steps))
+
+
+def denormalize(
+    image: torch.Tensor,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> np.ndarray:
+    """A normalised 3×H×W tensor → RGB uint8 H×W×3 (for pictures of predictions)."""
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    rgb = (image.float().cpu() * s + m).clamp(0, 1) * 255
+    return rgb.round().byte().permute(1, 2, 0).numpy()

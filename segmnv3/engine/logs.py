@@ -12,10 +12,10 @@ import torch
 
 from ..config import Config
 from ..data.io import write_bytes_atomic, write_png
+from ..data.transforms import denormalize
 from ..viz import overlay
 from . import distributed as du
-from .evaluate import denormalize
-from .infer import predict_labels
+from .evaluate import predict_labels
 
 
 class RunLog:

@@ -4,13 +4,12 @@ from .complexity import count_macs, count_parameters
 from .heads import ASPP, DeepLabV3Head, FCNHead, LRASPPHead
 from .mobilenetv3 import MobileNetV3Backbone
 from .segmentation import BACKBONES, HEADS, SegmentationModel, build_model
-from .weights import VOC_CLASSES, load_backbone_weights, load_torchvision_segmentation
+from .weights import load_backbone_weights, load_file, state_dict_of, torchvision_model_options
 
 __all__ = [
     "ASPP",
     "BACKBONES",
     "HEADS",
-    "VOC_CLASSES",
     "DeepLabV3Head",
     "FCNHead",
     "LRASPPHead",
@@ -20,5 +19,7 @@ __all__ = [
     "count_macs",
     "count_parameters",
     "load_backbone_weights",
-    "load_torchvision_segmentation",
+    "load_file",
+    "state_dict_of",
+    "torchvision_model_options",
 ]

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from .heads import DeepLabV3Head, FCNHead, LRASPPHead
 from .mobilenetv3 import MobileNetV3Backbone
+from .weights import load_backbone_weights
 
 HEADS: dict[str, type[nn.Module]] = {
     "lraspp": LRASPPHead,
@@ -89,7 +90,5 @@ def build_model(
     aux_classifier = FCNHead(low, high, num_classes, in_feature="low") if aux else None
     model = SegmentationModel(body, classifier, aux_classifier)
     if pretrained_backbone is not None:
-        from .weights import load_backbone_weights
-
         load_backbone_weights(model.backbone, pretrained_backbone)
     return model

@@ -13,8 +13,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.coco import VOC_CLASSES  # noqa: F401  (re-exported: torchvision's 21 classes)
-
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +27,7 @@ def load_file(path: str | Path) -> Any:
         raise ValueError(f"cannot read weights file {path}: {exc}") from exc
 
 
-def _state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
+def state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), dict):
@@ -46,7 +44,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> list[str]:
     Tensors whose shapes differ (the reduced tail) and the classifier are skipped; the skipped
     names are logged and returned. Fails if nothing at all matches.
     """
-    source = _state_dict_of(load_file(path), path)
+    source = state_dict_of(load_file(path), path)
     target = backbone.state_dict()
     loaded, skipped = {}, []
     for key, value in source.items():
@@ -93,17 +91,3 @@ def torchvision_model_options(state_dict: dict[str, torch.Tensor]) -> dict[str, 
         "reduced_tail": state_dict[final_conv].shape[0] != 960,
         "aux": any(k.startswith("aux_classifier.") for k in state_dict),
     }
-
-
-def load_torchvision_segmentation(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the segmnv3 model matching a torchvision segmentation state-dict file and load it.
-
-    Returns the model (in eval mode) and the options it was built with.
-    """
-    from .segmentation import build_model
-
-    state = _state_dict_of(load_file(path), path)
-    options = torchvision_model_options(state)
-    model = build_model(**options)
-    model.load_state_dict(state, strict=True)
-    return model.eval(), options

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-from segmnv3.data import build_loader, eval_preset, pad_collate, train_preset
+from segmnv3.data import eval_preset, pad_collate, train_preset, worker_init
 
 
 def _pair(h=50, w=70, seed=0):
@@ -66,7 +67,9 @@ class _Same(torch.utils.data.Dataset):
 
 def test_workers_draw_different_augmentations_and_repeat_with_the_seed():
     def batches(seed):
-        loader = build_loader(_Same(), 1, train=True, num_workers=2, seed=seed)
+        loader = DataLoader(_Same(), 1, shuffle=True, num_workers=2, collate_fn=pad_collate,
+                            worker_init_fn=worker_init,
+                            generator=torch.Generator().manual_seed(seed))  # fmt: skip
         return [x for x, _ in loader]
 
     first = batches(0)

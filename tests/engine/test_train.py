@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from segmnv3.checkpoint import load_checkpoint, load_model
 from segmnv3.config import load_config
-from segmnv3.engine.checkpoint import load_checkpoint, load_model
-from segmnv3.engine.optim import lr_factor, total_loss
+from segmnv3.engine.losses import total_loss
+from segmnv3.engine.optim import lr_factor
 from segmnv3.engine.reproducible import epoch_indices
 from segmnv3.engine.train import NonFiniteLossError, train
 from segmnv3.models import HEADS

@@ -9,7 +9,8 @@ from torchvision.models.segmentation import (
 )
 
 import segmnv3
-from segmnv3.models import count_parameters, load_torchvision_segmentation
+from segmnv3.checkpoint import load_model
+from segmnv3.models import count_parameters
 
 
 @pytest.mark.parametrize(
@@ -59,9 +60,11 @@ def test_torchvision_file_is_detected(tmp_path, head):
     build = {"lraspp": lraspp_mobilenet_v3_large, "deeplabv3": deeplabv3_mobilenet_v3_large}
     tv = build[head](weights=None, weights_backbone=None, num_classes=7)
     torch.save(tv.state_dict(), tmp_path / "tv.pth")
-    model, options = load_torchvision_segmentation(tmp_path / "tv.pth")
-    assert options["head"] == head and options["num_classes"] == 7
-    assert options["reduced_tail"] is False
+    loaded = load_model(tmp_path / "tv.pth")
+    assert loaded.source == "torchvision" and loaded.config.model.head == head
+    assert len(loaded.classes) == 7 and loaded.config.model.reduced_tail is False
+    for key, value in tv.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value)
 
 
 def test_pretrained_backbone_full_tail_loads_everything(tmp_path):

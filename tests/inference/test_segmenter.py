@@ -6,12 +6,11 @@ from PIL import Image
 from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 
 from segmnv3 import Segmenter
+from segmnv3.checkpoint import load_model
 from segmnv3.config import load_config
 from segmnv3.data.io import write_png
 from segmnv3.data.synthetic import CLASSES, PALETTE
-from segmnv3.engine.checkpoint import load_model
 from segmnv3.inference import fuse_batchnorm
-from segmnv3.predict import predict_files
 
 
 @pytest.fixture(scope="module")
@@ -126,16 +125,17 @@ def test_fuse_batchnorm_keeps_outputs():
         assert torch.allclose(model(x)["out"], fused(x)["out"], atol=1e-4)
 
 
-def test_predict_files(ckpt, tmp_path):
-    for i in range(3):
-        write_png(tmp_path / "in" / f"im{i}.png", _image(30, 40, i))
-    seg = Segmenter.from_checkpoint(ckpt)
-    written = predict_files(seg, [str(tmp_path / "in")], tmp_path / "out", color=True,
-                            overlay=True, progress=False)  # fmt: skip
-    assert [p.name for p in written] == ["im0.png", "im1.png", "im2.png"]
-    assert (tmp_path / "out" / "im0_color.png").is_file()
-    assert (tmp_path / "out" / "im2_overlay.png").is_file()
-    written = predict_files(seg, [str(tmp_path / "in" / "im1*")], tmp_path / "o2", progress=False)
-    assert len(written) == 1
-    with pytest.raises(FileNotFoundError, match="nothing"):
-        predict_files(seg, [str(tmp_path / "nothing")], tmp_path / "o3", progress=False)
+@pytest.mark.parametrize("resize", [None, 40])
+def test_preprocessing_equals_evaluation(resize):
+    """Segmenter.prepare and evaluation's eval_preset give the same input tensor."""
+    from segmnv3.data import eval_preset
+
+    image = _image(61, 83, seed=3)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    expected, _ = eval_preset(resize=resize)(image, mask)
+    seg = Segmenter(None, CLASSES, PALETTE, resize=resize)
+    ours = torch.from_numpy(seg.prepare(image))
+    assert ours.shape == expected.shape
+    if resize:
+        assert min(ours.shape[-2:]) == resize
+    assert torch.allclose(ours, expected, atol=1e-5)

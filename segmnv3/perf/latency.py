@@ -1,30 +1,33 @@
-"""Side-by-side speed figures: segmnv3 against torchvision's eager models, in one process.
+"""Inference latency, side by side with torchvision's eager models in one process.
 
-Inference: the median time of ``Segmenter.predict`` on an RGB uint8 image (preprocess,
-forward, argmax, mask at the input's size) for each backend, and of torchvision's eager
-model doing the same work (normalise, forward, argmax). Also data loading (samples/s of the
-train preset on Cityscapes-size images) and a training step (images/s).
+The median time of ``Segmenter.predict`` on an RGB uint8 image (preprocess, forward, labels
+at the input's size) for each backend, and of torchvision's eager model doing the same work
+(normalise, forward, argmax); and the label upsampling on its own.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .export import export_onnx, interleaved_latency, median_latency
-from .inference import OrtBackend, Segmenter, TorchBackend
-from .models import build_model, count_macs, count_parameters
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..inference import OrtBackend, Segmenter, TorchBackend
+from ..inference.int8 import quantize_int8
+from ..inference.onnx import export_onnx
+from ..models import build_model, count_macs, count_parameters
+from ..postprocess import interpolated_fraction, upsample_argmax
+from .timing import interleaved_latency
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
-def _torchvision_model(head: str, num_classes: int):
+def torchvision_model(head: str, num_classes: int):
+    """torchvision's eager model of ``head`` (random weights), the obvious alternative."""
     from torchvision.models import segmentation as tvs
 
     build = {"lraspp": tvs.lraspp_mobilenet_v3_large, "deeplabv3": tvs.deeplabv3_mobilenet_v3_large}
@@ -53,7 +56,7 @@ def inference_table(
     rng = np.random.default_rng(0)
     rows = []
     for head in heads:
-        tv = _torchvision_model(head, num_classes)
+        tv = torchvision_model(head, num_classes)
         for reduced in (False, True):
             model = build_model(head, num_classes, reduced_tail=reduced).eval()
             if not reduced:  # the same network as torchvision's: same weights too
@@ -86,8 +89,6 @@ def inference_table(
 
 
 def _int8_segmenter(onnx_bytes: bytes, classes, palette, threads):
-    from .quantize import quantize_int8
-
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         fp32, q = Path(tmp) / "m.onnx", Path(tmp) / "m.int8.onnx"
@@ -124,108 +125,13 @@ TABLE_HEADER = (
 )
 
 
-def data_loading(num_images: int = 12, workers: int = 2, batches: int = 12, log=print) -> dict:
-    """Samples/s of the Cityscapes train preset on 1024×2048 images, against a torchvision
-    transforms.v2 pipeline (PIL decode) doing the same augmentations."""
-    from torch.utils.data import DataLoader
-
-    from .data import Cityscapes, pad_collate, train_preset, worker_init
-    from .data.samples import write_sample_data
-
-    with tempfile.TemporaryDirectory() as tmp:
-        write_sample_data("cityscapes", tmp, num_images, 0, (1024, 2048), seed=0)
-        ours = Cityscapes(tmp, "train", transforms=train_preset(crop_size=(512, 1024)))
-        theirs = _TorchvisionCityscapes(ours)
-        out = {}
-        for name, ds in (("segmnv3 (OpenCV + albumentations)", ours),
-                         ("torchvision transforms.v2 (PIL)", theirs)):  # fmt: skip
-            loader = DataLoader(ds, batch_size=1, shuffle=True, num_workers=workers,
-                                collate_fn=pad_collate, worker_init_fn=worker_init)  # fmt: skip
-            it, count = iter(loader), 0
-            next(it)  # workers started
-            t = time.perf_counter()
-            for _ in range(batches - 1):
-                try:
-                    next(it)
-                except StopIteration:
-                    it = iter(loader)
-                    next(it)
-                count += 1
-            out[name] = count / (time.perf_counter() - t)
-            log(f"data loading, {name}: {out[name]:.1f} samples/s ({workers} workers)")
-    return out
-
-
-class _TorchvisionCityscapes(torch.utils.data.Dataset):
-    """The same files and augmentations, the torchvision way."""
-
-    def __init__(self, ours) -> None:
-        from torchvision.transforms import v2
-
-        self.ours = ours
-        self.tf = v2.Compose([
-            v2.RandomResize(512, 2048),  # shorter side 0.5-2.0 × 1024
-            v2.RandomCrop((512, 1024), pad_if_needed=True, fill={"others": 0, "mask": 255}),
-            v2.RandomHorizontalFlip(),
-            v2.ColorJitter(0.2, 0.2, 0.2),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
-        ])  # fmt: skip
-
-    def __len__(self) -> int:
-        return len(self.ours)
-
-    def __getitem__(self, i):
-        from PIL import Image
-        from torchvision import tv_tensors
-        from torchvision.transforms.v2 import functional as TF
-
-        from .data.cityscapes import ID_TO_TRAIN_ID
-
-        image = TF.pil_to_tensor(Image.open(self.ours.images[i]).convert("RGB"))
-        ids = np.asarray(Image.open(self.ours.masks[i]))
-        mask = tv_tensors.Mask(torch.from_numpy(ID_TO_TRAIN_ID[ids]))
-        image, mask = self.tf(tv_tensors.Image(image), mask)
-        return image, mask.long()
-
-
-def train_step(batch: int = 8, size: int = 512, steps: int = 3, log=print) -> dict:
-    """Training images/s (forward, backward, SGD step) at ``size``², batch ``batch``:
-    segmnv3's LR-ASPP as the trainer runs it (reduced tail, channels-last) against
-    torchvision's ``lraspp_mobilenet_v3_large`` in a plain loop."""
-    x = torch.randn(batch, 3, size, size)
-    y = torch.randint(0, 19, (batch, size, size))
-    out = {}
-    ours = build_model("lraspp", 19).to(memory_format=torch.channels_last)
-    tv = _torchvision_model("lraspp", 19)
-    cases = (("segmnv3 lraspp (reduced tail, channels_last)", ours, True),
-             ("torchvision lraspp_mobilenet_v3_large", tv, False))  # fmt: skip
-    for name, model, cl in cases:
-        model.train()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        inp = x.contiguous(memory_format=torch.channels_last) if cl else x
-
-        def step(m=model, o=opt, i=inp):
-            loss = F.cross_entropy(m(i)["out"], y, ignore_index=255)
-            o.zero_grad(set_to_none=True)
-            loss.backward()
-            o.step()
-
-        t = median_latency(step, repeats=steps)
-        out[name] = batch / t
-        log(f"training step, {name}: {out[name]:.2f} images/s (batch {batch}, {size}×{size})")
-    return out
-
-
-def postprocess(size=(512, 1024), num_classes: int = 21, stride: int = 8, log=print) -> dict:
+def label_upsampling(size=(512, 1024), num_classes: int = 21, stride: int = 8, log=print) -> dict:
     """Milliseconds from low-resolution logits to full-resolution labels: segmnv3's
     ``upsample_argmax`` against ``F.interpolate(...).argmax(1)``, on three kinds of logits.
 
     The inference table's random models on random images predict one class everywhere,
     the cheapest case for ``upsample_argmax``; these cases show the rest of its range.
     """
-    from .postprocess import interpolated_fraction, upsample_argmax
-
     h, w = size[0] // stride, size[1] // stride
     g = torch.Generator().manual_seed(0)
     coarse = torch.randn(1, num_classes, h // 16, w // 16, generator=g) * 4

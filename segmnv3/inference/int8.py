@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.io import write_bytes_atomic
-from .export import prune_graph
+from ..data.io import write_bytes_atomic
+from .onnx import prune_graph
 
 
 class _Calibration:

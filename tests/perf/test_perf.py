@@ -1,5 +1,5 @@
-from segmnv3.bench import inference_table
-from segmnv3.export import interleaved_latency
+from segmnv3.perf.latency import inference_table, label_upsampling
+from segmnv3.perf.timing import interleaved_latency
 
 
 def test_interleaved_latency_takes_turns():
@@ -21,10 +21,8 @@ def test_inference_table_rows():
     assert rows[0]["params"] == 3_221_538  # torchvision's LR-ASPP with 21 classes
 
 
-def test_postprocess_cases_span_the_range():
-    from segmnv3.bench import postprocess
-
-    out = postprocess(size=(128, 256), log=lambda *_: None)
+def test_label_upsampling_cases_span_the_range():
+    out = label_upsampling(size=(128, 256), log=lambda *_: None)
     fractions = [case["cells_interpolated"] for case in out.values()]
     assert fractions[0] == 0 and 0 < fractions[1] < 0.5 and fractions[2] > 0.9
     assert all(case["segmnv3"] > 0 and case["interpolate+argmax"] > 0 for case in out.values())

@@ -1,20 +1,44 @@
-"""``tools/export_seg.py`` as a library function: export, check, quantize, compare."""
+"""Export a checkpoint to ONNX (checked against PyTorch), optionally with a static int8 copy.
+
+segmnv3-export --checkpoint runs/demo/best.pt --format onnx --output model.onnx
+segmnv3-export --checkpoint runs/demo/best.pt --output model.onnx --int8 --calib dataset:val
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from .data import FolderSegmentation
-from .data.io import IMAGE_EXTENSIONS, read_image
-from .engine.builders import eval_dataset
-from .engine.checkpoint import load_model
-from .export import check_onnx, export_onnx, interleaved_latency, ort_session
-from .inference import OrtBackend, Segmenter
-from .metrics import ConfusionMatrix
-from .quantize import quantize_int8
+from ..checkpoint import load_model
+from ..data import FolderSegmentation
+from ..data.io import IMAGE_EXTENSIONS, read_image, write_bytes_atomic
+from ..engine.builders import eval_dataset
+from ..inference import OrtBackend, Segmenter
+from ..inference.int8 import quantize_int8
+from ..inference.onnx import check_onnx, export_onnx, ort_session
+from ..metrics import ConfusionMatrix
+from ..perf.timing import interleaved_latency
+from .common import ArgumentParser, run_tool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="export_seg.py", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--output", required=True, help="the .onnx file to write")
+    p.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
+    p.add_argument("--calib", help="image folder, folder dataset, or dataset[:split]")
+    p.add_argument("--calib-count", type=int, default=32, help="calibration images")
+    p.add_argument("--speed-size", type=int, nargs=2, default=(512, 1024), metavar=("H", "W"))
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--json", dest="json_path", help="write the figures to this JSON file")
+    return p
 
 
 def calibration_items(spec: str, config, count: int, classes: list[str]):
@@ -38,8 +62,6 @@ def calibration_items(spec: str, config, count: int, classes: list[str]):
 
 
 def _miou(segmenter: Segmenter, items, num_classes: int) -> float:
-    import torch
-
     cm = ConfusionMatrix(num_classes)
     for image, mask in items:
         pred = segmenter.predict(image)
@@ -105,3 +127,22 @@ def export_checkpoint(
         log(f"mIoU on the {len(labelled)} calibration images: fp32 "
             f"{100 * report['fp32_mIoU']:.2f}, int8 {100 * report['int8_mIoU']:.2f}")  # fmt: skip
     return report
+
+
+def run(args: argparse.Namespace) -> dict:
+    report = export_checkpoint(
+        args.checkpoint,
+        args.output,
+        int8=args.int8,
+        calib=args.calib,
+        calib_count=args.calib_count,
+        speed_size=tuple(args.speed_size),
+        num_threads=args.threads,
+    )
+    if args.json_path:
+        write_bytes_atomic(args.json_path, json.dumps(report, indent=2).encode())
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(build_parser, run, argv)

@@ -1,4 +1,4 @@
-"""ONNX export, its check against PyTorch, and ONNX Runtime sessions (int8: quantize.py).
+"""ONNX export, its check against PyTorch, ONNX Runtime sessions and graph cuts (int8: int8.py).
 
 The exported graph takes a normalised ``input`` (N×3×H×W float32; batch, height and width
 dynamic) and gives ``logits`` (N×K×H×W) and ``labels`` (N×H×W uint8, the argmax, computed in
@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,22 +18,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.io import write_bytes_atomic
-from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.io import write_bytes_atomic
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..postprocess import label_dtype
 
 OPSET = 17
 
 
-class _Deploy(nn.Module):
+class LogitsAndLabels(nn.Module):
+    """The graph that is exported: ``model(x)["out"]`` and its argmax as class ids."""
+
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         super().__init__()
-        self.model, self.num_classes = model, num_classes
+        self.model, self.dtype = model, label_dtype(num_classes)
 
     def forward(self, x: torch.Tensor):
         logits = self.model(x)["out"]
-        labels = logits.argmax(1)
-        labels = labels.to(torch.uint8) if self.num_classes <= 255 else labels.to(torch.int32)
-        return logits, labels
+        return logits, logits.argmax(1).to(self.dtype)
 
 
 def export_onnx(
@@ -54,7 +54,7 @@ def export_onnx(
 
     model = copy.deepcopy(model).cpu().eval()
     model.aux_classifier = None  # the auxiliary head only serves training
-    wrapper = _Deploy(model, len(classes))
+    wrapper = LogitsAndLabels(model, len(classes))
     buffer = io.BytesIO()
     sample = torch.zeros(1, 3, *sample_size)
     with torch.no_grad():
@@ -190,37 +190,3 @@ def lowres_graph(model: str | Path | bytes) -> bytes:
     graph.output.append(onnx.helper.make_tensor_value_info("logits_lowres", elem, None))
     prune_graph(proto)
     return proto.SerializeToString()
-
-
-def median_latency(fn, repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
-def interleaved_latency(fns: dict, repeats: int = 6, rounds: int = 3, settle: float = 0.3) -> dict:
-    """Median wall time in seconds of each of ``fns`` (name → function), measured in
-    ``rounds`` turns so that a slow spell of the machine hits all of them alike.
-
-    Each turn starts with ``settle`` seconds of sleep and one untimed call, then
-    ``repeats / rounds`` timed calls. Both matter: the worker threads of ONNX Runtime and of
-    PyTorch's OpenMP keep spinning for a while after a run, and a function timed straight
-    after another library's run would pay for that spinning."""
-    rounds = max(1, min(rounds, repeats))
-    per_round = -(-repeats // rounds)
-    times: dict = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            time.sleep(settle)
-            fn()
-            for _ in range(per_round):
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
-    return {name: float(np.median(t)) for name, t in times.items()}

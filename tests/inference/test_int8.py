@@ -3,8 +3,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from segmnv3.export import ort_session
-from segmnv3.quantize import uint8_hard_sigmoid
+from segmnv3.inference.int8 import uint8_hard_sigmoid
+from segmnv3.inference.onnx import ort_session
 
 
 def _hardswish_qdq(scale: float, zero: int) -> onnx.ModelProto:
@@ -79,9 +79,9 @@ def test_int8_segmenter_masks_agree_with_the_whole_int8_graph(tmp_path):
 
     from segmnv3 import Segmenter, build_model
     from segmnv3.data.synthetic import SyntheticSegmentation
-    from segmnv3.export import export_onnx
     from segmnv3.inference import OrtBackend
-    from segmnv3.quantize import quantize_int8
+    from segmnv3.inference.int8 import quantize_int8
+    from segmnv3.inference.onnx import export_onnx
 
     torch.manual_seed(0)
     model = build_model("lraspp", 4, backbone="mobilenet_v3_small").eval()

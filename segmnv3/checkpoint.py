@@ -15,12 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import Config, config_from_dict
-from ..data.coco import VOC_CLASSES, VOC_PALETTE
-from ..data.io import write_bytes_atomic
-from ..models import build_model
-from ..models.weights import load_file, torchvision_model_options
-from ..viz import default_palette
+from .config import Config, config_from_dict
+from .data.coco import VOC_CLASSES, VOC_PALETTE
+from .data.io import write_bytes_atomic
+from .models import build_model, load_file, state_dict_of, torchvision_model_options
+from .viz import default_palette
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -78,6 +77,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         model.load_state_dict(state["model"])
         source = "segmnv3"
     else:
+        state = state_dict_of(state, path)
         options = torchvision_model_options(state)
         config = Config()
         config.model.head = options["head"]

@@ -9,19 +9,19 @@ import torch
 from helpers import make_checkpoint
 
 from segmnv3 import Segmenter
+from segmnv3.cli.export import export_checkpoint
 from segmnv3.config import load_config
 from segmnv3.data.samples import write_sample_data
 from segmnv3.data.synthetic import CLASSES, PALETTE
-from segmnv3.deploy import export_checkpoint
-from segmnv3.export import check_onnx, load_onnx_metadata, ort_session
+from segmnv3.inference.onnx import check_onnx, load_onnx_metadata, ort_session
 from segmnv3.models import HEADS, build_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
 def test_onnx_parity_at_several_sizes(head, tmp_path):
-    from segmnv3.export import export_onnx
+    from segmnv3.inference.onnx import export_onnx
 
     model = build_model(head, 4, backbone="mobilenet_v3_small", aux=head != "lraspp").eval()
     data = export_onnx(model, tmp_path / "m.onnx", classes=list("abcd"), palette=[(0, 0, 0)] * 4)
@@ -34,7 +34,7 @@ def test_onnx_parity_at_several_sizes(head, tmp_path):
 
 
 def test_lowres_graph_outputs_the_logits_before_upsampling(tmp_path):
-    from segmnv3.export import export_onnx, lowres_graph
+    from segmnv3.inference.onnx import export_onnx, lowres_graph
 
     model = build_model("lraspp", 4, backbone="mobilenet_v3_small").eval()
     data = export_onnx(model, None, classes=list("abcd"), palette=[(0, 0, 0)] * 4)
@@ -49,7 +49,7 @@ def test_lowres_graph_outputs_the_logits_before_upsampling(tmp_path):
 
 
 def test_check_fails_when_the_graph_differs():
-    from segmnv3.export import export_onnx
+    from segmnv3.inference.onnx import export_onnx
 
     a = build_model("lraspp", 3, backbone="mobilenet_v3_small").eval()
     b = build_model("lraspp", 3, backbone="mobilenet_v3_small").eval()
@@ -72,13 +72,15 @@ def test_export_tool_with_int8_on_labelled_data(tmp_path):
     assert [o.name for o in graph.output] == ["labels"]
     assert 0 <= report["int8_mIoU"] <= 1 and 0 <= report["fp32_mIoU"] <= 1
     q = Segmenter.from_checkpoint(report["int8"], backend="onnxruntime")
-    assert q.backend.uint8  # runs without the tail: uint8 logits, upsampled by segmnv3
     f = Segmenter.from_checkpoint(out, backend="onnxruntime")
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    # runs without the tail: uint8 logits at stride 8, upsampled by segmnv3
+    assert q.backend.lowres_logits(q.prepare(image)[None]).shape == (1, 5, 8, 8)
+    assert q.backend.lowres_logits(q.prepare(image)[None]).dtype == torch.uint8
     mask = q.predict(image)
     assert mask.shape == (64, 64) and mask.dtype == np.uint8 and q.classes == CLASSES
     assert f.predict(image).shape == (64, 64)
-    with pytest.raises(ValueError, match="labels only"):
+    with pytest.raises(ValueError, match="needs the fp32 model"):
         q.predict_proba(image)
     with pytest.raises(ValueError, match="backend='onnxruntime'"):
         Segmenter.from_checkpoint(out)

@@ -1,0 +1,72 @@
+"""What every tool shares: exit codes, one-line errors for bad input, progress on a terminal.
+
+Exit codes: 0 done; 2 bad input or usage (one line on stderr naming the file or value, no
+traceback); 1 anything unexpected (a bug: the traceback is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
+
+# What the library raises for input it cannot use: missing or unreadable files and folders
+# (OSError's file errors), and values it rejects (ValueError, which the config's key and
+# type errors are too).
+BAD_INPUT = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    ValueError,
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the tools' exit code for usage errors (2, one line)."""
+
+    def error(self, message: str):
+        raise SystemExit(_one_line(f"{self.prog}: {message}"))
+
+
+def _one_line(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def show_progress(disabled: bool) -> bool:
+    """Progress bars only on a terminal, and not when asked for none."""
+    return not disabled and sys.stderr.isatty()
+
+
+def run_tool(
+    build_parser: Callable[[], argparse.ArgumentParser],
+    run: Callable[[argparse.Namespace], object],
+    argv: Sequence[str] | None,
+) -> int:
+    """Parse ``argv``, call ``run(args)`` and map what happens to an exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+        return int(exc.code or 0)
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BAD_INPUT as exc:
+        return _one_line(_message(exc))
+    except Exception:
+        traceback.print_exc()
+        return EXIT_BUG
+    return EXIT_OK
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__

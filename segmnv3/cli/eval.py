@@ -1,0 +1,170 @@
+"""Evaluate a segmentation checkpoint: per-class IoU, mIoU and pixel accuracy.
+
+segmnv3-eval --checkpoint runs/demo/best.pt --json metrics.json
+segmnv3-eval --checkpoint cs.pt --config configs/lraspp_cityscapes.yaml data.root=DATA/cs
+torchrun --nproc_per_node=2 tools/eval_seg.py --checkpoint runs/demo/best.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..checkpoint import LoadedModel, load_model
+from ..config import Config, load_config
+from ..data.io import write_bytes_atomic, write_png
+from ..engine import distributed as du
+from ..engine.builders import eval_dataset
+from ..engine.evaluate import PredictionWriter, evaluate, format_table
+from ..metrics import json_ready
+from ..viz import confusion_image
+from .common import ArgumentParser, run_tool, show_progress
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="eval_seg.py", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="segmnv3 checkpoint or torchvision .pth")
+    p.add_argument("--config", help="YAML config to use instead of the checkpoint's")
+    p.add_argument("--dataset", help="overrides data.dataset (cityscapes, coco, folder, ...)")
+    p.add_argument("--data-root", help="overrides data.root")
+    p.add_argument("--split", help="overrides data.val_split (the split evaluated)")
+    p.add_argument("--resize", type=int, help="overrides data.eval_resize (0: native size)")
+    p.add_argument("--slide", type=int, nargs=2, metavar=("CROP", "STRIDE"), help="sliding window")
+    p.add_argument("--tta", action="store_true", help="average flips and scales")
+    p.add_argument("--scales", type=float, nargs="+", help="TTA scales (default 0.75 1 1.25)")
+    p.add_argument("--device", default=du.default_device())
+    p.add_argument("--workers", type=int, help="overrides data.num_workers")
+    p.add_argument("--json", dest="json_path", help="write the metrics to this JSON file")
+    p.add_argument("--save-pred", help="write raw masks, colour masks and overlays here")
+    p.add_argument("--cityscapes-results", help="write label-id PNGs for the official evaluator")
+    p.add_argument("--plot-confusion", help="draw the normalised confusion matrix to this PNG")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("overrides", nargs="*", help="dotted key=value, e.g. data.num_workers=0")
+    return p
+
+
+def resolve_config(
+    loaded: LoadedModel, config: str | Path | None, overrides: Sequence[str]
+) -> Config:
+    """The checkpoint's config ← ``config`` (a YAML file) ← dotted ``overrides``.
+
+    Dataset options belong to the dataset they were written for: when the result names
+    another dataset than the checkpoint's, the checkpoint's options are dropped."""
+    base = loaded.config.to_dict()
+    resolved = load_config(config, list(overrides), base=base)
+    if resolved.data.dataset != loaded.config.data.dataset:
+        base["data"]["options"], base["data"]["val_options"] = {}, {}
+        resolved = load_config(config, list(overrides), base=base)
+    return resolved
+
+
+def mode_of(resize: int | None, slide: Sequence[int] | None, tta: bool) -> str:
+    """``whole``, ``resize`` or ``slide``, with ``+tta`` when flips and scales are averaged."""
+    base = "slide" if slide else "resize" if resize else "whole"
+    return base + ("+tta" if tta else "")
+
+
+def run(
+    checkpoint: str | Path,
+    *,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    dataset: str | None = None,
+    data_root: str | None = None,
+    split: str | None = None,
+    resize: int | None = None,
+    slide: Sequence[int] | None = None,
+    tta: bool = False,
+    scales: Sequence[float] | None = None,
+    device: str = "cpu",
+    workers: int | None = None,
+    json_path: str | Path | None = None,
+    save_pred: str | Path | None = None,
+    cityscapes_results: str | Path | None = None,
+    plot_confusion: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate ``checkpoint``; print the table (main process) and return the report.
+
+    The flags are shorthands for config overrides (``--data-root X`` is ``data.root=X``);
+    the evaluation uses the config's ``train.val_batch_size``."""
+    flags = {"data.dataset": dataset, "data.root": data_root, "data.val_split": split,
+             "data.num_workers": workers}  # fmt: skip
+    extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if resize is not None:  # 0 forces native resolution
+        extra.append(f"data.eval_resize={resize or 'null'}")
+    loaded = load_model(checkpoint, device)
+    cfg = resolve_config(loaded, config, [*extra, *overrides])
+    eval_resize = cfg.data.eval_resize
+    if cityscapes_results and cfg.data.dataset != "cityscapes":
+        raise ValueError("--cityscapes-results needs the cityscapes dataset")
+    if cityscapes_results and eval_resize:
+        raise ValueError("--cityscapes-results needs native resolution (no --resize)")
+    ds = eval_dataset(cfg)
+    if getattr(ds, "num_classes", len(loaded.classes)) != len(loaded.classes):
+        raise ValueError(
+            f"{checkpoint} predicts {len(loaded.classes)} classes but dataset "
+            f"{cfg.data.dataset!r} has {ds.num_classes}"
+        )
+    scales = list(scales or ([0.75, 1.0, 1.25] if tta else [1.0]))
+    writer = None
+    if save_pred or cityscapes_results:
+        writer = PredictionWriter(ds, loaded.palette, save_pred, cityscapes_results)
+    res = evaluate(loaded.model, ds, len(loaded.classes), device=device,
+                   batch_size=cfg.train.val_batch_size, num_workers=cfg.data.num_workers,
+                   slide=tuple(slide) if slide else None, scales=scales, flip=tta,
+                   on_prediction=writer, progress=progress)  # fmt: skip
+    report = {
+        **res.metrics,
+        "classes": list(loaded.classes),
+        "checkpoint": str(checkpoint),
+        "dataset": cfg.data.dataset,
+        "root": cfg.data.root,
+        "split": cfg.data.val_split,
+        "mode": mode_of(eval_resize, slide, tta),
+        "resize": eval_resize,
+        "slide": list(slide) if slide else None,
+        "tta": {"scales": scales, "flip": True} if tta else None,
+        "batch_size": cfg.train.val_batch_size,
+        "images": res.images,
+        "seconds": round(res.seconds, 3),
+        "metric_seconds": round(res.metric_seconds, 4),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if du.is_main():
+        _write_outputs(report, res, loaded.classes, json_path, plot_confusion)
+    return report
+
+
+def _write_outputs(report: dict, res, classes, json_path, plot_confusion) -> None:
+    print(format_table(res.metrics, classes))
+    share = 100 * res.metric_seconds / max(res.seconds, 1e-9)
+    print(
+        f"{res.images} images ({report['split']}, mode {report['mode']}) in {res.seconds:.1f} s; "
+        f"metric updates took {res.metric_seconds:.3f} s ({share:.2f}% of the evaluation)"
+    )
+    if json_path:
+        write_bytes_atomic(
+            json_path, json.dumps(json_ready(report), indent=2, allow_nan=False).encode()
+        )
+        print(f"metrics written to {json_path}")
+    if plot_confusion:
+        write_png(plot_confusion, confusion_image(res.matrix, classes))
+        print(f"confusion matrix drawn to {plot_confusion}")
+
+
+def _run_args(args: argparse.Namespace) -> dict:
+    du.init_distributed(args.device)
+    options = vars(args).copy()
+    options["progress"] = show_progress(options.pop("no_progress"))
+    try:
+        return run(options.pop("checkpoint"), **options)
+    finally:
+        du.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(build_parser, _run_args, argv)

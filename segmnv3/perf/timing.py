@@ -1,0 +1,42 @@
+"""Wall-clock timing that survives a shared, noisy machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def median_latency(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def interleaved_latency(fns: dict, repeats: int = 6, rounds: int = 3, settle: float = 0.3) -> dict:
+    """Median wall time in seconds of each of ``fns`` (name → function), measured in
+    ``rounds`` turns so that a slow spell of the machine hits all of them alike.
+
+    Each turn starts with ``settle`` seconds of sleep and one untimed call, then
+    ``repeats / rounds`` timed calls. Both matter: the worker threads of ONNX Runtime and of
+    PyTorch's OpenMP keep spinning for a while after a run, and a function timed straight
+    after another library's run would pay for that spinning."""
+    rounds = max(1, min(rounds, repeats))
+    per_round = -(-repeats // rounds)
+    times: dict = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            time.sleep(settle)
+            fn()
+            for _ in range(per_round):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(t)) for name, t in times.items()}
