@@ -48,6 +48,14 @@ class LoadedModel:
     source: str  # "segmnv3" or "torchvision"
 
 
+def _load_state(model: nn.Module, state: dict, path) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # missing / unexpected keys, shape mismatches
+        first = str(exc).splitlines()[1:2] or [str(exc)]
+        raise ValueError(f"{path}: weights do not fit the model ({first[0].strip()})") from None
+
+
 def model_config(config: Config, num_classes: int) -> dict[str, Any]:
     """``build_model`` keyword arguments from a config."""
     m = config.model
@@ -70,15 +78,27 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     set to COCO with the VOC categories)."""
     state = load_checkpoint(path)
     if "model" in state and "config" in state:
-        config = config_from_dict(state["config"])
+        for key in ("classes", "palette"):
+            if key not in state:
+                raise ValueError(f"{path}: a segmnv3 checkpoint without {key!r}")
+        try:
+            config = config_from_dict(state["config"])
+        except ValueError as exc:
+            raise ValueError(f"{path}: its config does not load: {exc}") from None
         classes = list(state["classes"])
         palette = [tuple(c) for c in state["palette"]]
         model = build_model(**model_config(config, len(classes)))
-        model.load_state_dict(state["model"])
+        _load_state(model, state_dict_of(state["model"], path), path)
         source = "segmnv3"
     else:
         state = state_dict_of(state, path)
-        options = torchvision_model_options(state)
+        try:
+            options = torchvision_model_options(state)
+        except ValueError:
+            raise ValueError(
+                f"{path}: neither a segmnv3 checkpoint nor a torchvision MobileNetV3 segmentation "
+                "state dict (no segmentation head in its keys)"
+            ) from None
         config = Config()
         config.model.head = options["head"]
         config.model.reduced_tail = options["reduced_tail"]
@@ -86,7 +106,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         config.data.dataset = "coco"
         config.data.options = {"categories": "voc"}
         model = build_model(**options)
-        model.load_state_dict(state, strict=True)
+        _load_state(model, state, path)
         n = options["num_classes"]
         classes = VOC_CLASSES if n == 21 else [f"class_{i}" for i in range(n)]
         palette = VOC_PALETTE if n == 21 else default_palette(n)

@@ -11,8 +11,10 @@ sized to finish in a few minutes on a 2-core CPU. The Cityscapes and COCO recipe
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ class ConfigKeyError(KeyError, ValueError):
 
 class ConfigTypeError(TypeError, ValueError):
     """A config value of the wrong type (a ValueError too: tools report it as bad input)."""
+
+
+class ConfigValueError(ValueError):
+    """A config value of the right type outside what makes sense (a negative lr, say)."""
 
 
 @dataclass
@@ -134,6 +140,8 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
     if tp is bool and not isinstance(value, bool):
         raise ConfigTypeError(f"{where}: {value!r} is not true/false")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -141,6 +149,65 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     if not isinstance(value, tp):
         raise ConfigTypeError(f"{where}: {value!r} is not a {_name(tp)}")
     return value
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _between(low: float, high: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: low <= v <= high), f"a number in {low}…{high}"
+
+
+_AT_LEAST_1 = (lambda v: v >= 1), "an integer >= 1"
+_NOT_NEGATIVE = (lambda v: v >= 0), "a number >= 0"
+_POSITIVE = (lambda v: v > 0), "a number > 0"
+_OPTIONAL_AT_LEAST_1 = (lambda v: v is None or v >= 1), "null or an integer >= 1"
+# The values that make sense, per key (types are checked by the dataclasses' hints).
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model.width_mult": _POSITIVE,
+    "model.bn_momentum": ((lambda v: 0 < v <= 1), "a number in (0, 1]"),
+    "data.crop_size": ((lambda v: len(v) == 2 and min(v) >= 1), "[height, width], each >= 1"),
+    "data.base_size": _OPTIONAL_AT_LEAST_1,
+    "data.scale_range": (
+        (lambda v: len(v) == 2 and 0 < v[0] <= v[1]),
+        "[low, high], 0 < low <= high",
+    ),
+    "data.hflip_prob": _between(0, 1),
+    "data.jitter_prob": _between(0, 1),
+    "data.jitter": _NOT_NEGATIVE,
+    "data.eval_resize": _OPTIONAL_AT_LEAST_1,
+    "data.num_workers": _NOT_NEGATIVE,
+    "train.epochs": _AT_LEAST_1,
+    "train.batch_size": _AT_LEAST_1,
+    "train.val_batch_size": _AT_LEAST_1,
+    "train.lr": _POSITIVE,
+    "train.momentum": ((lambda v: 0 <= v < 1), "a number in [0, 1)"),
+    "train.weight_decay": _NOT_NEGATIVE,
+    "train.warmup_iters": _NOT_NEGATIVE,
+    "train.warmup_factor": ((lambda v: 0 < v <= 1), "a number in (0, 1]"),
+    "train.poly_power": _NOT_NEGATIVE,
+    "train.aux_weight": _NOT_NEGATIVE,
+    "train.class_weights": (
+        (lambda v: v is None or (len(v) > 0 and min(v) >= 0)),
+        "null or a list of numbers >= 0, one per class",
+    ),  # fmt: skip
+    "train.grad_clip": ((lambda v: v is None or v > 0), "null (no clipping) or a number > 0"),
+    "train.amp": ((lambda v: v in ("none", "fp16", "bf16")), "none, fp16 or bf16"),
+    "train.eval_interval": _AT_LEAST_1,
+    "train.checkpoint_interval": _NOT_NEGATIVE,
+    "train.early_stop_patience": _NOT_NEGATIVE,
+    "train.num_vis": _NOT_NEGATIVE,
+}
+
+
+def check_values(config: Config) -> Config:
+    """Raise a :class:`ConfigValueError` naming the first key whose value makes no sense."""
+    for key, (ok, valid) in _RULES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if not ok(value):
+            raise ConfigValueError(f"{key}={value!r}: must be {valid}")
+    return config
 
 
 def _name(tp: Any) -> str:
@@ -232,9 +299,9 @@ def load_config(
     # one entry of it.
     for key, value in parse_overrides(overrides or []):
         _set_dotted(data, key, value)
-    return _from_dict(Config, data)
+    return check_values(_from_dict(Config, data))
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """A Config from a saved (e.g. checkpoint) dict, with the same strict checks."""
-    return _from_dict(Config, _merge(asdict(Config()), data))
+    return check_values(_from_dict(Config, _merge(asdict(Config()), data)))

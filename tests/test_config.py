@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from segmnv3.config import Config, config_from_dict, load_config, parse_overrides
@@ -56,3 +58,33 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
         parse_overrides(["train.epochs"])
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=-0.1", "train.lr=-0.1: must be a number > 0"),
+        ("train.lr=0", "train.lr=0.0: must be a number > 0"),
+        ("train.grad_clip=0", "train.grad_clip=0.0: must be null"),
+        ("train.eval_interval=0", "train.eval_interval=0: must be an integer >= 1"),
+        ("train.batch_size=-2", "train.batch_size=-2"),
+        ("train.val_batch_size=0", "train.val_batch_size=0"),
+        ("data.eval_resize=-5", "data.eval_resize=-5: must be null or an integer >= 1"),
+        ("data.scale_range=[2, 1]", "data.scale_range"),
+        ("train.class_weights=[.nan, 1]", "train.class_weights"),
+        ("train.amp=fp8", "train.amp='fp8': must be none, fp16 or bf16"),
+    ],
+)
+def test_values_that_make_no_sense_are_named(override, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config(overrides=[override])
+
+
+def test_exponent_floats_without_a_dot(tmp_path):
+    # YAML 1.1 reads 1e-3 as the string "1e-3"; a float field takes it as the number.
+    assert load_config(overrides=["train.lr=1e-3"]).train.lr == 0.001
+    (tmp_path / "c.yaml").write_text("train:\n  weight_decay: 4e-5\n  grad_clip: 1e1\n")
+    config = load_config(tmp_path / "c.yaml")
+    assert config.train.weight_decay == 4e-5 and config.train.grad_clip == 10.0
+    with pytest.raises(TypeError, match="train.lr: 'fast'"):
+        load_config(overrides=["train.lr=fast"])

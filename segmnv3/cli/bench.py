@@ -15,7 +15,7 @@ import torch
 from ..data.io import write_bytes_atomic
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.throughput import data_loading, train_step
-from .common import ArgumentParser, run_tool
+from .common import ArgumentParser, positive_int, run_tool
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -25,20 +25,14 @@ def _size(text: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="bench_seg.py", description=__doc__.splitlines()[0])
     p.add_argument("--heads", nargs="+", choices=("lraspp", "deeplabv3"),
                    default=["lraspp", "deeplabv3"])  # fmt: skip
     p.add_argument("--sizes", nargs="+", type=_size, default=[(512, 1024), (1024, 2048)],
                    help="HxW (default 512x1024 1024x2048)")  # fmt: skip
-    p.add_argument("--repeats", type=_positive, default=6)
-    p.add_argument("--threads", type=_positive, default=torch.get_num_threads())
+    p.add_argument("--repeats", type=positive_int, default=6)
+    p.add_argument("--threads", type=positive_int, default=torch.get_num_threads())
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--skip-data", action="store_true")
     p.add_argument("--skip-train", action="store_true")

@@ -38,6 +38,13 @@ def _one_line(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (the flag's name is added by argparse)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return int(text)
+
+
 def show_progress(disabled: bool) -> bool:
     """Progress bars only on a terminal, and not when asked for none."""
     return not disabled and sys.stderr.isatty()

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..checkpoint import LoadedModel, load_model
 from ..config import Config, load_config
 from ..data.io import write_bytes_atomic, write_png
+from ..device import default_device, resolve_device
 from ..engine import distributed as du
 from ..engine.builders import eval_dataset
 from ..engine.evaluate import PredictionWriter, evaluate, format_table
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slide", type=int, nargs=2, metavar=("CROP", "STRIDE"), help="sliding window")
     p.add_argument("--tta", action="store_true", help="average flips and scales")
     p.add_argument("--scales", type=float, nargs="+", help="TTA scales (default 0.75 1 1.25)")
-    p.add_argument("--device", default=du.default_device())
+    p.add_argument("--device", default=default_device())
     p.add_argument("--workers", type=int, help="overrides data.num_workers")
     p.add_argument("--json", dest="json_path", help="write the metrics to this JSON file")
     p.add_argument("--save-pred", help="write raw masks, colour masks and overlays here")
@@ -96,7 +97,13 @@ def run(
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if resize is not None:  # 0 forces native resolution
         extra.append(f"data.eval_resize={resize or 'null'}")
-    loaded = load_model(checkpoint, device)
+    if scales is not None and min(scales, default=1) <= 0:
+        raise ValueError(f"--scales {' '.join(map(str, scales))}: every scale must be > 0")
+    if slide is not None and not 1 <= slide[1] <= slide[0]:
+        raise ValueError(f"--slide {slide[0]} {slide[1]}: needs 1 <= STRIDE <= CROP")
+    if resize is not None and resize < 0:
+        raise ValueError(f"--resize {resize}: must be > 0 (or 0 for native resolution)")
+    loaded = load_model(checkpoint, resolve_device(device))
     cfg = resolve_config(loaded, config, [*extra, *overrides])
     eval_resize = cfg.data.eval_resize
     if cityscapes_results and cfg.data.dataset != "cityscapes":

@@ -24,7 +24,7 @@ from ..inference.int8 import quantize_int8
 from ..inference.onnx import check_onnx, export_onnx, ort_session
 from ..metrics import ConfusionMatrix
 from ..perf.timing import interleaved_latency
-from .common import ArgumentParser, run_tool
+from .common import ArgumentParser, positive_int, run_tool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
     p.add_argument("--calib", help="image folder, folder dataset, or dataset[:split]")
-    p.add_argument("--calib-count", type=int, default=32, help="calibration images")
-    p.add_argument("--speed-size", type=int, nargs=2, default=(512, 1024), metavar=("H", "W"))
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--calib-count", type=positive_int, default=32, help="calibration images")
+    p.add_argument("--speed-size", type=positive_int, nargs=2, default=(512, 1024),
+                   metavar=("H", "W"))  # fmt: skip
+    p.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
     p.add_argument("--json", dest="json_path", help="write the figures to this JSON file")
     return p
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.io import IMAGE_EXTENSIONS, write_png
-from ..engine import distributed as du
+from ..device import default_device
 from ..inference import Segmenter
 from .common import ArgumentParser, run_tool, show_progress
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help=".pt checkpoint or exported .onnx")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
-    p.add_argument("--device", default=du.default_device())
+    p.add_argument("--device", default=default_device())
     p.add_argument("--color", action="store_true", help="also write colour masks")
     p.add_argument("--overlay", action="store_true", help="also write overlays")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.samples import FORMATS, write_sample_data
-from .common import ArgumentParser, run_tool
+from .common import ArgumentParser, positive_int, run_tool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=int, default=8, help="number of train images")
     p.add_argument("--val", type=int, default=4, help="number of val images")
     p.add_argument("--test", type=int, default=0, help="test images (cityscapes only)")
-    p.add_argument("--size", type=int, nargs=2, default=(128, 256), metavar=("H", "W"))
+    p.add_argument("--size", type=positive_int, nargs=2, default=(128, 256), metavar=("H", "W"))
     p.add_argument("--seed", type=int, default=0)
     return p
 

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 
 from ..config import load_config
+from ..device import default_device
 from ..engine import distributed as du
 from ..engine.train import TrainResult, train
 from ..models import HEADS
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="overrides data.root")
     p.add_argument("--name", help="run name (overrides name): writes runs/<name>/")
     p.add_argument("--resume", help="'auto' (runs/<name>/last.pt if present) or a checkpoint")
-    p.add_argument("--device", default=du.default_device())
+    p.add_argument("--device", default=default_device())
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="dotted key=value, e.g. train.epochs=3")
     return p

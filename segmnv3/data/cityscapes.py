@@ -101,7 +101,7 @@ class Cityscapes(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw item: RGB uint8 image and uint8 train-id mask, before transforms."""
-        image = read_image(self.images[index])
+        image = read_image(self.images[index], exif=False)
         mask_path = self.masks[index]
         if mask_path is None:
             return image, np.full(image.shape[:2], 255, dtype=np.uint8)
@@ -109,4 +109,11 @@ class Cityscapes(SegmentationDataset):
         if ids.ndim != 2 or ids.dtype != np.uint8:
             raise ValueError(f"{mask_path}: expected a single-channel 8-bit labelIds PNG")
         check_same_size(image, ids, self.images[index], mask_path)
+        if ids.max(initial=0) >= NUM_LABEL_IDS:
+            found = sorted(int(v) for v in np.unique(ids[ids >= NUM_LABEL_IDS]))[:5]
+            hint = " (it looks like train ids, a *_labelTrainIds.png)" if found == [255] else ""
+            raise ValueError(
+                f"{mask_path}: values {found} are not Cityscapes label ids (0…"
+                f"{NUM_LABEL_IDS - 1}){hint}; expected the *_gtFine_labelIds.png files"
+            )
         return image, ID_TO_TRAIN_ID[ids]

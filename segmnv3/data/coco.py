@@ -6,7 +6,9 @@ root/annotations/instances_<split><year>.json
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +51,7 @@ VOC_PALETTE = [
     ((i >> 0 & 1) << 7 | (i >> 3 & 1) << 6, (i >> 1 & 1) << 7 | (i >> 4 & 1) << 6,
      (i >> 2 & 1) << 7) for i in range(21)
 ]  # fmt: skip
+log = logging.getLogger(__name__)
 TRAIN_MIN_AREA = 1000  # torchvision drops train images whose kept annotations cover <= this
 
 
@@ -112,7 +115,7 @@ class COCOSegmentation(SegmentationDataset):
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"COCO: no image folder {self.image_dir}")
         ann_file = self.root / "annotations" / f"instances_{split}{year}.json"
-        data = _load_json(ann_file)
+        data, digest = _load_json(ann_file)
         known = {c["id"]: c["name"] for c in data["categories"]}
         if categories == "voc":
             ids, self.classes, self.palette = VOC_CATEGORY_IDS, VOC_CLASSES, VOC_PALETTE
@@ -122,27 +125,23 @@ class COCOSegmentation(SegmentationDataset):
             self.palette = default_palette(len(ids))
         self.num_classes = len(self.classes)
         self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
-
-        by_image: dict[int, list[dict]] = defaultdict(list)
-        for ann in data["annotations"]:
-            if ann["category_id"] not in known:
-                raise ValueError(
-                    f"{ann_file}: annotation {ann.get('id')} has category_id "
-                    f"{ann['category_id']}, which is not in the file's categories"
-                )
-            if ann["category_id"] in self.cat_to_class:
-                by_image[ann["image_id"]].append(ann)
+        infos = [_checked_image(info, ann_file) for info in data["images"]]
+        by_image = _annotations_by_image(data["annotations"], known, self.cat_to_class,
+                                         {i["id"] for i in infos}, ann_file)  # fmt: skip
         self.images = []
-        for info in sorted(data["images"], key=lambda i: i["id"]):
+        for info in sorted(infos, key=lambda i: i["id"]):
             anns = by_image.get(info["id"], [])
-            if split == "train" and sum(a["area"] for a in anns) <= TRAIN_MIN_AREA:
+            if (
+                split == "train"
+                and sum(_field(a, "area", ann_file) for a in anns) <= TRAIN_MIN_AREA
+            ):
                 continue
             self.images.append((info, anns))
         if not self.images:
             raise ValueError(f"COCO: {ann_file} gives no usable images for split {split!r}")
         self.cache_dir = None
-        if cache_dir is not None:
-            self.cache_dir = Path(cache_dir) / f"{split}{year}_{categories}"
+        if cache_dir is not None:  # keyed by the annotation file's content: edits invalidate it
+            self.cache_dir = Path(cache_dir) / f"{split}{year}_{categories}_{digest[:12]}"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -153,7 +152,7 @@ class COCOSegmentation(SegmentationDataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         info, anns = self.images[index]
         image_path = self.image_dir / info["file_name"]
-        image = read_image(image_path)
+        image = read_image(image_path, exif=False)
         if image.shape[:2] != (info["height"], info["width"]):
             raise ValueError(
                 f"{image_path}: image is {image.shape[1]}×{image.shape[0]} but the annotation "
@@ -170,15 +169,83 @@ class COCOSegmentation(SegmentationDataset):
         return image, mask
 
 
-def _load_json(path: Path) -> dict:
+def _load_json(path: Path) -> tuple[dict, str]:
+    """The parsed annotation file and the SHA-256 of its bytes."""
     if not path.is_file():
         raise FileNotFoundError(f"COCO: annotation file not found: {path}")
+    raw = path.read_bytes()
     try:
-        with open(path) as f:
-            data = json.load(f)
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a COCO instances file (not a JSON object)")
     missing = [k for k in ("images", "annotations", "categories") if k not in data]
     if missing:
         raise ValueError(f"{path}: not a COCO instances file (missing {', '.join(missing)})")
-    return data
+    return data, hashlib.sha256(raw).hexdigest()
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _field(entry: dict, key: str, path: Path, kind: str = "annotation"):
+    if key not in entry:
+        raise ValueError(f"{path}: {kind} {entry.get('id')!r} has no {key!r}")
+    return entry[key]
+
+
+def _checked_image(info: dict, path: Path) -> dict:
+    if not _is_int(info.get("id")):
+        raise ValueError(
+            f"{path}: image {info.get('file_name', '?')!r} has id {info.get('id')!r}; COCO image "
+            "ids are integers"
+        )
+    for key in ("file_name", "height", "width"):
+        value = _field(info, key, path, "image")
+        if key != "file_name" and (not _is_int(value) or value < 1):
+            raise ValueError(f"{path}: image {info['id']} has {key} {value!r}")
+    return info
+
+
+def _polygon_parts(segm: list) -> tuple[list, int]:
+    """The parts of a polygon segmentation with at least 3 points, and how many had fewer."""
+    kept = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
+    return kept, len(segm) - len(kept)
+
+
+def _annotations_by_image(anns, known, cat_to_class, image_ids, path) -> dict[int, list[dict]]:
+    """The kept annotations of each image, checked: an error names the annotation and the
+    file. Polygon parts with fewer than 3 points cannot paint a pixel: they are skipped, and
+    the count is logged."""
+    by_image: dict[int, list[dict]] = defaultdict(list)
+    dropped_parts = dropped_anns = 0
+    for ann in anns:
+        aid = ann.get("id")
+        if _field(ann, "category_id", path) not in known:
+            raise ValueError(f"{path}: annotation {aid} has category_id {ann['category_id']}, "
+                             "which is not in the file's categories")  # fmt: skip
+        image_id = _field(ann, "image_id", path)
+        if not _is_int(image_id) or image_id not in image_ids:
+            raise ValueError(f"{path}: annotation {aid} has image_id {image_id!r}, which is "
+                             "not the id of an image in the file")  # fmt: skip
+        segm = _field(ann, "segmentation", path)
+        if isinstance(segm, list):
+            kept, dropped = _polygon_parts(segm)
+            dropped_parts += dropped
+            if not kept:
+                dropped_anns += 1
+                continue
+            ann = {**ann, "segmentation": kept} if dropped else ann
+        elif not (isinstance(segm, dict) and "counts" in segm and "size" in segm):
+            raise ValueError(f"{path}: annotation {aid} has a segmentation that is neither "
+                             "polygons nor RLE ({'counts', 'size'})")  # fmt: skip
+        if ann["category_id"] in cat_to_class:
+            by_image[image_id].append(ann)
+    if dropped_parts:
+        log.warning(
+            "%s: skipped %d polygon parts with fewer than 3 points (%d annotations had no other "
+            "part and were skipped)", path, dropped_parts, dropped_anns
+        )  # fmt: skip
+    return by_image

@@ -36,6 +36,28 @@ def _read_classes_file(path: Path) -> tuple[list[str], list | None]:
     raise ValueError(f"{path}: expected a list of class names or a mapping with 'classes'")
 
 
+def _check_palette(palette, classes: list[str], where) -> list[tuple[int, int, int]]:
+    """One distinct RGB colour (0…255 each) per class, or a ValueError naming ``where``."""
+    if len(palette) != len(classes):
+        raise ValueError(f"{where}: {len(palette)} palette colours for {len(classes)} classes")
+    out: list[tuple[int, int, int]] = []
+    for name, colour in zip(classes, palette, strict=True):
+        ok = isinstance(colour, list | tuple) and len(colour) == 3
+        if not ok or not all(isinstance(v, int | np.integer) and 0 <= v <= 255 for v in colour):
+            raise ValueError(
+                f"{where}: palette colour {colour!r} of class {name!r} is not three integers "
+                "in 0…255"
+            )
+        if tuple(colour) in out:
+            other = classes[out.index(tuple(colour))]
+            raise ValueError(
+                f"{where}: classes {other!r} and {name!r} have the same colour {list(colour)}; "
+                "a colour mask could not tell them apart"
+            )
+        out.append(tuple(int(v) for v in colour))
+    return out
+
+
 class FolderSegmentation(SegmentationDataset):
     """Images and masks paired by file stem. Items are ``(image, mask)``.
 
@@ -71,18 +93,22 @@ class FolderSegmentation(SegmentationDataset):
             )
         self.classes = list(classes)
         self.num_classes = len(self.classes)
-        self.palette = [tuple(int(v) for v in c) for c in palette] if palette else None
-        if self.palette is not None and len(self.palette) != self.num_classes:
-            raise ValueError(
-                f"folder dataset {self.root}: {len(self.palette)} palette colours for "
-                f"{self.num_classes} classes"
-            )
+        where = classes_file if classes_file.is_file() else f"folder dataset {self.root}"
+        self.palette = _check_palette(palette, self.classes, where) if palette else None
         self.images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not self.images:
             raise FileNotFoundError(f"folder dataset: no images in {image_dir}")
         self.masks = []
         for image in self.images:
             mask = mask_dir / f"{image.stem}.png"
+            lossy = [
+                p for p in (mask.with_suffix(".jpg"), mask.with_suffix(".jpeg")) if p.is_file()
+            ]
+            if not mask.is_file() and lossy:
+                raise ValueError(
+                    f"{lossy[0]}: a JPEG mask; masks must be lossless PNGs (JPEG changes the "
+                    "ids along every edge)"
+                )
             if not mask.is_file():
                 raise FileNotFoundError(f"folder dataset: missing mask {mask} for {image}")
             self.masks.append(mask)
@@ -113,7 +139,7 @@ class FolderSegmentation(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        image, mask = read_image(image_path), read_mask(mask_path)
+        image, mask = read_image(image_path, exif=False), read_mask(mask_path)
         check_same_size(image, mask, image_path, mask_path)
         if mask.ndim == 3:
             mask = self._ids_from_colours(mask, mask_path)

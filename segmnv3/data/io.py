@@ -8,8 +8,39 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+PNG_MAGIC, JPEG_MAGIC = b"\x89PNG\r\n\x1a\n", b"\xff\xd8"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Files are written through a temp file, which mkstemp creates 0600; they get the mode a
+# plain open() would give them instead.
+FILE_MODE = 0o666 & ~_current_umask()
+
+
+def _png_complete(data: bytes) -> bool:
+    """Walk the PNG's chunks up to IEND (bytes after it, as some tools append, are fine)."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        if data[pos + 4 : pos + 8] == b"IEND":
+            return True
+        pos += 12 + length  # length, type, data, CRC
+    return False
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """An end-of-image marker after the first scan. Data after it (a phone's motion-photo
+    video, say) is fine; thumbnails sit before the scan, so their markers don't count."""
+    scan = data.find(b"\xff\xda")
+    return scan >= 0 and data.find(b"\xff\xd9", scan) >= 0
 
 
 def _read_bytes(path: Path) -> np.ndarray:
@@ -19,28 +50,45 @@ def _read_bytes(path: Path) -> np.ndarray:
     if data.size == 0:
         raise ValueError(f"{path}: file is empty")
     # OpenCV decodes a truncated PNG or JPEG into a partly grey picture with only a warning:
-    # check for the end marker so that a cut-off download is an error, not a wrong label.
-    head = data[:8].tobytes()
-    if head.startswith(b"\x89PNG") and b"IEND" not in data[-16:].tobytes():
-        raise ValueError(f"{path}: truncated PNG (no IEND chunk at the end)")
-    if head.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-64:].tobytes():
-        raise ValueError(f"{path}: truncated JPEG (no end-of-image marker)")
+    # check the file's structure so that a cut-off download is an error, not a wrong label.
+    raw = data.tobytes()
+    if raw.startswith(PNG_MAGIC) and not _png_complete(raw):
+        raise ValueError(f"{path}: truncated PNG (its chunks end before IEND)")
+    if raw.startswith(JPEG_MAGIC) and not _jpeg_complete(raw):
+        raise ValueError(f"{path}: truncated JPEG (no end-of-image marker after the scan)")
     return data
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image as RGB uint8 H×W×3 (grey is expanded, alpha dropped)."""
+def read_image(path: str | Path, exif: bool = True) -> np.ndarray:
+    """Read an image as RGB uint8 H×W×3 (grey is expanded, alpha dropped, 16-bit scaled).
+
+    ``exif=True`` turns the picture upright as its EXIF orientation says (as viewers show
+    it); datasets read with ``exif=False``, the pixels as stored, like their masks."""
     path = Path(path)
-    image = cv2.imdecode(_read_bytes(path), cv2.IMREAD_COLOR)
+    flags = cv2.IMREAD_COLOR if exif else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(_read_bytes(path), flags)
     if image is None:
         raise ValueError(f"{path}: cannot decode image (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _png_color_type(raw: bytes) -> int | None:
+    return raw[25] if raw.startswith(PNG_MAGIC) and len(raw) > 25 else None
+
+
 def read_mask(path: str | Path) -> np.ndarray:
-    """Read a label PNG unchanged: H×W for single-channel files, H×W×3 (RGB) for colour ones."""
+    """Read a label PNG: H×W ids for single-channel and palette ('P' mode, VOC-style) files,
+    whose palette indices are the ids; H×W×3 (RGB) for colour ones. JPEG masks are refused
+    (lossy compression changes the ids along every edge)."""
     path = Path(path)
-    mask = cv2.imdecode(_read_bytes(path), cv2.IMREAD_UNCHANGED)
+    data = _read_bytes(path)
+    raw = data.tobytes()
+    if raw.startswith(JPEG_MAGIC):
+        raise ValueError(f"{path}: a JPEG mask; masks must be lossless (save them as PNG)")
+    if _png_color_type(raw) == 3:  # palette: the indices are the ids (OpenCV would expand them)
+        with Image.open(path) as pil:
+            return np.array(pil)
+    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if mask is None:
         raise ValueError(f"{path}: cannot decode mask (corrupt or not an image)")
     if mask.dtype != np.uint8 and mask.dtype != np.uint16:
@@ -73,10 +121,17 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file beside it, fsync, ``os.replace``.
+    An interruption leaves the old file (or none), never half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # name the folder, not the temp file
+        reason = exc.strerror or type(exc).__name__
+        raise type(exc)(f"cannot write to folder {path.parent} ({reason.lower()})") from None
+    try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -26,11 +26,6 @@ def init_distributed(device: str | torch.device = "cpu") -> bool:
     return True
 
 
-def default_device() -> str:
-    """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 

@@ -56,15 +56,13 @@ class Run:
 
 
 def check_config(config: Config, device: torch.device) -> None:
+    """What the config's own checks cannot know: the device (its values are checked when
+    the config is loaded)."""
     t = config.train
-    if t.amp not in ("none", "fp16", "bf16"):
-        raise ValueError(f"train.amp={t.amp!r}; choose none, fp16 or bf16")
     if t.amp == "fp16" and device.type != "cuda":
         raise ValueError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16")
     if t.sync_bn and device.type != "cuda":
         raise ValueError("train.sync_bn=true needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
-    if t.epochs < 1 or t.batch_size < 1:
-        raise ValueError("train.epochs and train.batch_size must be >= 1")
 
 
 def seed_everything(config: Config) -> None:
@@ -84,6 +82,11 @@ def build_run(config: Config, device: torch.device) -> Run:
     train_ds, val_ds = train_dataset(config), eval_dataset(config)
     classes = list(train_ds.classes)
     palette = list(train_ds.palette or []) or default_palette(len(classes))
+    if t.class_weights is not None and len(t.class_weights) != len(classes):
+        raise ValueError(
+            f"train.class_weights has {len(t.class_weights)} values but {config.data.dataset} "
+            f"has {len(classes)} classes ({', '.join(classes)})"
+        )
     model = build_model(
         **model_config(config, len(classes)), pretrained_backbone=config.model.pretrained_backbone
     )
@@ -132,6 +135,7 @@ def resume_run(run: Run, resume: str | Path | None) -> Path | None:
     if path is None:
         return None
     ckpt = load_checkpoint(path)
+    _check_resumable(ckpt, run, path)
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
@@ -140,6 +144,62 @@ def resume_run(run: Run, resume: str | Path | None) -> Path | None:
     rank = du.rank()
     set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
     return path
+
+
+def _check_resumable(ckpt: dict, run: Run, path: Path) -> None:
+    """The checkpoint must be a training checkpoint of this network, with epochs left."""
+    missing = [k for k in ("optimizer", "scheduler", "rng", "epoch", "config") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: not a training checkpoint to resume (no {', '.join(missing)})")
+    saved = ckpt["config"].get("model", {})
+    for key in ("head", "backbone", "reduced_tail", "dilated", "width_mult", "aux"):
+        ours = getattr(run.config.model, key)
+        if key in saved and saved[key] != ours:
+            raise ValueError(
+                f"{path} was trained with model.{key}={saved[key]!r}, this run has {ours!r}: "
+                "resume with the same model, or start a new run (another --name)"
+            )
+    if len(ckpt.get("classes", run.classes)) != len(run.classes):
+        raise ValueError(
+            f"{path} predicts {len(ckpt['classes'])} classes, this run's data has "
+            f"{len(run.classes)}: resume on the same dataset, or start a new run"
+        )
+    epochs = run.config.train.epochs
+    if ckpt["epoch"] >= epochs:
+        raise ValueError(
+            f"{path} has finished all {epochs} epochs: raise train.epochs to train on, or start "
+            "a new run (another --name)"
+        )
+
+
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml")
+
+
+def fresh_name(out_dir: str | Path, name: str) -> str:
+    """``name``, or when ``<out_dir>/<name>`` holds another run's files, the first free
+    ``<name>-2``, ``<name>-3``, …: a new run never replaces another run's files."""
+
+    def taken(candidate: str) -> bool:
+        return any((Path(out_dir) / candidate / f).exists() for f in RUN_FILES)
+
+    if not taken(name):
+        return name
+    n = 2
+    while taken(f"{name}-{n}"):
+        n += 1
+    return f"{name}-{n}"
+
+
+def claim_run_name(config: Config) -> str | None:
+    """Give a new run a name no earlier run holds (decided on rank 0, shared with the
+    others). Returns the name it replaced, if any."""
+    name = [fresh_name(config.out_dir, config.name) if du.is_main() else None]
+    if du.world_size() > 1:
+        torch.distributed.broadcast_object_list(name, src=0)
+    if name[0] == config.name:
+        return None
+    old, config.name = config.name, name[0]
+    return old
 
 
 def save_run(run: Run, name: str) -> None:

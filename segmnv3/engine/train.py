@@ -20,12 +20,21 @@ from tqdm import tqdm
 from ..checkpoint import load_checkpoint
 from ..config import Config
 from ..data.loader import pad_collate, worker_init
+from ..device import resolve_device
 from . import distributed as du
 from .evaluate import evaluate
 from .logs import RunLog, write_visuals
 from .losses import total_loss
 from .reproducible import epoch_indices
-from .run import Run, build_run, check_config, resume_run, save_run, seed_everything
+from .run import (
+    Run,
+    build_run,
+    check_config,
+    claim_run_name,
+    resume_run,
+    save_run,
+    seed_everything,
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -186,11 +195,16 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train ``config``; writes ``<out_dir>/<name>/``. ``resume``: ``"auto"`` (continue from
-    the run's ``last.pt`` if it exists) or a checkpoint path."""
+    the run's ``last.pt`` if it exists) or a checkpoint path. Without ``resume``, a name
+    that holds an earlier run becomes ``<name>-2`` (``-3``, …; ``config.name`` is updated)."""
     start = time.perf_counter()
-    device = torch.device(device)
+    device = resolve_device(device)
     check_config(config, device)
     seed_everything(config)
+    taken = claim_run_name(config) if not resume else None
+    if taken and du.is_main():
+        print(f"{Path(config.out_dir) / taken} holds an earlier run (continue it with --resume "
+              f"auto --name {taken}); this run is named {config.name}")  # fmt: skip
     run = build_run(config, device)
     resumed_from = resume_run(run, resume)
     log = RunLog(run.run_dir, config, resumed_at=run.progress.iteration if resumed_from else None)

@@ -9,12 +9,14 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 from torch import Tensor
 from torch.nn import functional as F
 
 from ..checkpoint import load_model
 from ..data.io import read_image
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..device import resolve_device
 from ..postprocess import upsample_argmax
 from ..viz import colorize, overlay
 from .backends import Backend, OrtBackend, TorchBackend
@@ -24,11 +26,14 @@ ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
 
 
 def to_rgb(image: ImageLike, name: str = "image") -> np.ndarray:
-    """A path, RGB/RGBA/grey uint8 array or PIL image → contiguous RGB uint8 H×W×3."""
+    """A path, RGB/RGBA/grey uint8 array or PIL image → contiguous RGB uint8 H×W×3.
+
+    One rule for orientation: paths and PIL images are turned upright as their EXIF
+    orientation says (as a viewer shows them); arrays are taken as given."""
     if isinstance(image, str | Path):
         return read_image(image)
-    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image, without importing PIL
-        return np.asarray(image.convert("RGB"))
+    if isinstance(image, Image.Image):
+        return _pil_to_rgb(image)
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{name}: expected a path, a numpy array or a PIL image, got {type(image)}")
     if image.dtype != np.uint8:
@@ -40,6 +45,16 @@ def to_rgb(image: ImageLike, name: str = "image") -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 4:
         return np.ascontiguousarray(image[..., :3])
     raise ValueError(f"{name}: expected H×W, H×W×3 or H×W×4 pixels, got shape {image.shape}")
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale, don't clip
+        grey = np.asarray(image).astype(np.int64)
+        top = 65535 if image.mode.startswith("I;16") or grey.max(initial=0) > 255 else 255
+        grey = (grey.clip(0, top) * 255 + top // 2) // top
+        return np.ascontiguousarray(np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2))
+    return np.asarray(image.convert("RGB"))
 
 
 class Segmenter:
@@ -85,6 +100,7 @@ class Segmenter:
         With ``backend="onnxruntime"`` and a ``.pt`` file, the model is exported in memory."""
         if backend not in ("torch", "onnxruntime"):
             raise ValueError(f"backend {backend!r}; choose 'torch' or 'onnxruntime'")
+        device = str(resolve_device(device))
         path = Path(path)
         if path.suffix == ".onnx":
             if backend != "onnxruntime":

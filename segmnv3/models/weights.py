@@ -17,17 +17,44 @@ log = logging.getLogger(__name__)
 
 
 def load_file(path: str | Path) -> Any:
-    """``torch.load`` a file safely, with errors that name it."""
+    """``torch.load`` a file safely (``weights_only=True``), with errors that name it and
+    say what it holds instead of weights."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if b"ONNX" in head[:32].upper() or path.suffix.lower() == ".onnx":
+        raise ValueError(
+            f"{path}: an ONNX model, not a PyTorch checkpoint; run it with "
+            "Segmenter.from_checkpoint(path, backend='onnxruntime') or predict_seg.py --backend "
+            "onnxruntime"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated zip, a pickle with code, a text file, ...
-        raise ValueError(f"cannot read weights file {path}: {exc}") from exc
+        raise ValueError(f"{path}: {_why_unreadable(exc, head)}") from exc
+
+
+def _why_unreadable(exc: Exception, head: bytes) -> str:
+    text = str(exc)
+    if "Unsupported global" in text or "weights_only" in text and "GLOBAL" in text:
+        return (
+            "holds pickled Python objects (a whole model saved with torch.save(model)?), which "
+            "are never unpickled here; save its weights instead: torch.save(model.state_dict(), "
+            "path)"
+        )
+    if head and all(32 <= c < 127 or c in (9, 10, 13) for c in head):
+        return "a text file, not a PyTorch checkpoint"
+    if not head.startswith((b"PK", b"\x80")):  # torch.save writes a zip (or, long ago, a pickle)
+        return "not a PyTorch checkpoint (not the zip archive torch.save writes)"
+    return "not a readable PyTorch checkpoint (truncated or corrupt?)"
 
 
 def state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: a state dict, or one wrapped in ``{"model": ...}`` /
+    ``{"state_dict": ...}`` (training scripts' habits), with DDP's ``module.`` prefixes
+    removed."""
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), dict):
@@ -35,6 +62,8 @@ def state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path} does not hold a state dict of tensors")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k.removeprefix("module."): v for k, v in obj.items()}
     return obj
 
 

@@ -45,3 +45,23 @@ def test_sample_data_tool(tmp_path, capsys):
     assert sample_data.main(["--format", "folder", "--out", str(tmp_path / "f"), "--train", "1",
                              "--val", "1", "--size", "16", "16"]) == 0  # fmt: skip
     assert (tmp_path / "f").is_dir() and "wrote a folder sample tree" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("device", "message"), [("cdua", "unknown device 'cdua'"),
+                                                 ("cuda:7", "device 'cuda:7'")])  # fmt: skip
+def test_devices_are_checked_up_front(device, message, capsys, tmp_path):
+    if device == "cuda:7" and __import__("torch").cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    assert train.main(["--device", device, f"out_dir={tmp_path}"]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_eval_bad_values_and_files(tmp_path, capsys):
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07" + bytes(20))
+    assert eval.main(["--checkpoint", str(tmp_path / "m.onnx")]) == 2
+    assert "m.onnx: an ONNX model, not a PyTorch checkpoint" in capsys.readouterr().err
+    assert eval.main(["--checkpoint", "x.pt", "--scales", "1", "-0.5", "--tta"]) == 2
+    assert "every scale must be > 0" in capsys.readouterr().err
+    assert eval.main(["--checkpoint", "x.pt", "--resize", "-3"]) == 2
+    assert "--resize -3" in capsys.readouterr().err

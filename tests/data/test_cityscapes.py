@@ -77,3 +77,12 @@ def test_truncated_image_and_wrong_size_mask(cityscapes_root, tmp_path):
     ds.masks[2].write_text("not a png")
     with pytest.raises(ValueError, match=ds.masks[2].name):
         ds[2]
+
+
+def test_train_id_files_where_label_ids_are_expected(cityscapes_root, tmp_path):
+    root = shutil.copytree(cityscapes_root, tmp_path / "cs")
+    ds = Cityscapes(root, "train")
+    train_ids = ID_TO_TRAIN_ID[cv2.imread(str(ds.masks[0]), cv2.IMREAD_UNCHANGED)]
+    cv2.imwrite(str(ds.masks[0]), train_ids)  # what *_labelTrainIds.png holds
+    with pytest.raises(ValueError, match=f"{ds.masks[0].name}.*looks like train ids"):
+        ds[0]

@@ -132,3 +132,58 @@ def test_missing_or_truncated_image(tmp_path):
     img.unlink()
     with pytest.raises(FileNotFoundError, match="a.jpg"):
         COCOSegmentation(root, "val")[0]
+
+
+@pytest.mark.parametrize(
+    ("anns", "images", "message"),
+    [
+        ([{"category_id": 1}], None, "annotation 1 has no 'segmentation'"),
+        ([{"category_id": 1, "segmentation": _square(1, 1, 9, 9)[0][0]}], None,
+         "annotation 1 has a segmentation that is neither"),
+        ([{"category_id": 1, "image_id": "1", "segmentation": _square(1, 1, 9, 9)}], None,
+         "annotation 1 has image_id '1'"),
+        ([{"category_id": 1, "image_id": 7, "segmentation": _square(1, 1, 9, 9)}], None,
+         "annotation 1 has image_id 7"),
+        ([], [{"id": "1", "file_name": "a.jpg", "height": 40, "width": 60}], "has id '1'"),
+        ([], [{"id": 1, "file_name": "a.jpg", "width": 60}], "image 1 has no 'height'"),
+    ],
+)  # fmt: skip
+def test_bad_annotations_name_the_id_and_file(tmp_path, anns, images, message):
+    if images and "height" not in images[0]:
+        (tmp_path / "val2017").mkdir(parents=True)
+        (tmp_path / "annotations").mkdir()
+        data = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "p"}]}
+        (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(data))
+    else:
+        _write(tmp_path, anns, images)
+    with pytest.raises(ValueError, match=f"instances_val2017.json: .*{message}"):
+        COCOSegmentation(tmp_path, "val")
+
+
+def test_missing_area_in_train_and_degenerate_polygons(tmp_path, caplog):
+    anns = [{"category_id": 1, "segmentation": _square(0, 0, 30, 30)}]
+    _write(tmp_path, anns, split="train")
+    path = tmp_path / "annotations" / "instances_train2017.json"
+    data = json.loads(path.read_text())
+    del data["annotations"][0]["area"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="annotation 1 has no 'area'"):
+        COCOSegmentation(tmp_path, "train")
+    # Empty and 2-point polygon parts paint nothing: skipped and counted.
+    anns = [{"category_id": 1, "segmentation": [[], [1, 1, 5, 5], *_square(2, 2, 9, 9)]},
+            {"category_id": 18, "segmentation": [[3, 3, 4, 4]]}]  # fmt: skip
+    _write(tmp_path, anns)
+    with caplog.at_level("WARNING"):
+        ds = COCOSegmentation(tmp_path, "val")
+    assert "skipped 3 polygon parts" in caplog.text and "1 annotations" in caplog.text
+    mask = ds[0][1]
+    assert (mask == VOC_CLASSES.index("person")).sum() > 0 and mask.max() < 255
+
+
+def test_cache_notices_a_changed_annotation_file(tmp_path):
+    _write(tmp_path, [{"category_id": 1, "segmentation": _square(0, 0, 9, 9)}])
+    first = COCOSegmentation(tmp_path, "val", cache_dir=tmp_path / "cache")[0][1]
+    _write(tmp_path, [{"category_id": 18, "segmentation": _square(0, 0, 29, 29)}])
+    second = COCOSegmentation(tmp_path, "val", cache_dir=tmp_path / "cache")[0][1]
+    assert (first == VOC_CLASSES.index("person")).any() and not (second == 15).any()
+    assert (second == VOC_CLASSES.index("dog")).sum() > (first > 0).sum()

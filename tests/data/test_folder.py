@@ -62,3 +62,46 @@ def test_classes_required_and_yaml_errors(tmp_path):
         FolderSegmentation(tmp_path)
     (tmp_path / "classes.yaml").write_text("[a, b]\n")
     assert FolderSegmentation(tmp_path).classes == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("palette", "message"),
+    [
+        ([[0, 0, 0], [255, 0, 0], [255, 0, 0]], "'b' and 'c' have the same colour"),
+        ([[0, 0, 0], [256, 0, 0], [0, 0, 255]], "colour \\[256, 0, 0\\] of class 'b'"),
+        ([[0, 0, 0], [-1, 0, 0], [0, 0, 255]], "of class 'b' is not three integers"),
+        ([[0, 0, 0], [9, 9, 9]], "2 palette colours for 3 classes"),
+    ],
+)
+def test_bad_palettes_name_the_classes_file(tmp_path, palette, message):
+    _tree(tmp_path, [np.zeros((4, 4), np.uint8)])
+    (tmp_path / "classes.yaml").write_text(f"classes: [a, b, c]\npalette: {palette}\n")
+    with pytest.raises(ValueError, match=f"classes.yaml: .*{message}"):
+        FolderSegmentation(tmp_path)
+
+
+def test_voc_palette_masks_and_jpeg_masks(tmp_path):
+    from PIL import Image
+
+    ids = np.array([[0, 1], [255, 2]], np.uint8)
+    _tree(tmp_path, [ids])
+    voc = Image.fromarray(ids, mode="P")
+    voc.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [224, 224, 192] * 253)
+    voc.save(tmp_path / "masks" / "im0.png")  # a VOC-style palette PNG
+    ds = FolderSegmentation(tmp_path, classes=["a", "b", "c"])
+    assert np.array_equal(ds[0][1], ids)
+    (tmp_path / "masks" / "im0.png").rename(tmp_path / "masks" / "im0.jpg")
+    with pytest.raises(ValueError, match="im0.jpg: a JPEG mask"):
+        FolderSegmentation(tmp_path, classes=["a", "b", "c"])
+
+
+def test_exif_rotated_image_beside_its_mask_is_read_as_stored(tmp_path):
+    from PIL import Image
+
+    _tree(tmp_path, [np.zeros((20, 40), np.uint8)])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp_path / "images" / "im0.png").unlink()
+    Image.new("RGB", (40, 20)).save(tmp_path / "images" / "im0.jpg", exif=exif.tobytes())
+    image, mask = FolderSegmentation(tmp_path, classes=["a"])[0]
+    assert image.shape[:2] == mask.shape == (20, 40)

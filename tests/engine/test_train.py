@@ -87,13 +87,14 @@ def test_epoch_indices_shard_without_overlap():
     assert len(a) == len(b) == 5 and set(a) | set(b) == set(range(10))
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     train(_config(tmp_path, "name=nan", "train.epochs=1"), progress=False)
     last = tmp_path / "nan" / "last.pt"
     before = last.read_bytes()
-    bad = _config(tmp_path, "name=nan", "train.class_weights=[.nan, 1, 1, 1, 1]")
+    nan = torch.tensor(float("nan"), requires_grad=True)
+    monkeypatch.setattr("segmnv3.engine.train.total_loss", lambda *args: nan * 1)
     with pytest.raises(NonFiniteLossError, match="iteration 5"):
-        train(bad, resume="auto", progress=False)
+        train(_config(tmp_path, "name=nan"), resume="auto", progress=False)
     assert last.read_bytes() == before
 
 
@@ -115,7 +116,7 @@ def test_bad_train_settings_fail_early(tmp_path):
 
 
 def test_early_stopping(tmp_path):
-    cfg = _config(tmp_path, "name=es", "train.epochs=6", "train.lr=0.0",
+    cfg = _config(tmp_path, "name=es", "train.epochs=6", "train.lr=1e-30",
                   "train.early_stop_patience=1")  # fmt: skip
     train(cfg, progress=False)
     lines = (tmp_path / "es" / "metrics.jsonl").read_text().splitlines()
@@ -184,3 +185,35 @@ def test_torchrun_two_processes(tmp_path):
     assert not any(k.startswith("module.") for k in ckpt["model"])
     lines = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
+
+
+def test_a_new_run_never_replaces_another_runs_files(tmp_path, capsys):
+    first = train(_config(tmp_path, "name=demo", "train.epochs=1"), progress=False)
+    before = {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()}
+    config = _config(tmp_path, "name=demo", "train.epochs=1", "model.head=fcn")
+    second = train(config, progress=False)
+    assert second.run_dir == tmp_path / "demo-2" and config.name == "demo-2"
+    assert "holds an earlier run (continue it with --resume auto --name demo)" in (
+        capsys.readouterr().out
+    )
+    assert {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()} == before
+    assert load_checkpoint(second.run_dir / "best.pt")["config"]["model"]["head"] == "fcn"
+    assert train(_config(tmp_path, "name=demo", "train.epochs=1"), progress=False).run_dir == (
+        tmp_path / "demo-3"
+    )
+
+
+def test_resume_refuses_a_finished_run_or_another_network(tmp_path):
+    train(_config(tmp_path, "name=r", "train.epochs=1"), progress=False)
+    with pytest.raises(ValueError, match="finished all 1 epochs: raise train.epochs"):
+        train(_config(tmp_path, "name=r", "train.epochs=1"), resume="auto", progress=False)
+    with pytest.raises(ValueError, match="model.head='lraspp', this run has 'fcn'"):
+        train(_config(tmp_path, "name=r", "model.head=fcn"), resume="auto", progress=False)
+    state = load_checkpoint(tmp_path / "r" / "last.pt")
+    state["classes"] = state["classes"][:3]
+    torch.save(state, tmp_path / "three.pt")
+    with pytest.raises(ValueError, match="three.pt predicts 3 classes, this run's data has 5"):
+        train(_config(tmp_path, "name=r", "train.epochs=2"), resume=tmp_path / "three.pt",
+              progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="class_weights has 2 values but synthetic has 5"):
+        train(_config(tmp_path, "name=w", "train.class_weights=[1, 2]"), progress=False)

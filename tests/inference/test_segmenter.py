@@ -139,3 +139,31 @@ def test_preprocessing_equals_evaluation(resize):
     if resize:
         assert min(ours.shape[-2:]) == resize
     assert torch.allclose(ours, expected, atol=1e-5)
+
+
+def test_one_orientation_rule_for_paths_and_pil_images(ckpt, tmp_path):
+    """Paths and PIL images are turned upright by their EXIF orientation; arrays are not."""
+    seg = Segmenter.from_checkpoint(ckpt)
+    stored = _image(24, 40, seed=5)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90° clockwise
+    Image.fromarray(stored).save(tmp_path / "r.png", exif=exif.tobytes())
+    by_path = seg.predict(tmp_path / "r.png")
+    with Image.open(tmp_path / "r.png") as pil:
+        by_pil = seg.predict(pil)
+    upright = np.ascontiguousarray(np.rot90(stored, k=-1))
+    assert by_path.shape == by_pil.shape == (40, 24)
+    assert np.array_equal(by_path, by_pil) and np.array_equal(by_path, seg.predict(upright))
+    assert seg.predict(stored).shape == (24, 40)  # an array is taken as given
+
+
+def test_sixteen_bit_images_by_path_and_pil_agree(tmp_path):
+    grey16 = (np.random.default_rng(2).integers(0, 65536, (30, 36))).astype(np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    with Image.open(tmp_path / "g16.png") as pil:
+        assert pil.mode.startswith("I")
+        from segmnv3.inference import to_rgb
+
+        rgb = to_rgb(pil)
+    assert rgb.dtype == np.uint8 and 0 < rgb.mean() < 255  # not clipped to white
+    assert np.abs(rgb.astype(int) - to_rgb(tmp_path / "g16.png")).max() <= 1

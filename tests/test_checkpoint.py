@@ -1,0 +1,60 @@
+import pytest
+import torch
+from helpers import make_checkpoint
+from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+import segmnv3
+from segmnv3.checkpoint import load_model
+from segmnv3.config import load_config
+from segmnv3.data.synthetic import CLASSES, PALETTE
+
+
+@pytest.fixture(scope="module")
+def tv_state():
+    return lraspp_mobilenet_v3_large(weights=None, weights_backbone=None).state_dict()
+
+
+@pytest.mark.parametrize("wrap", ["model", "state_dict", "module"])
+def test_wrapped_torchvision_state_dicts_are_unwrapped(tmp_path, tv_state, wrap):
+    state = {f"module.{k}": v for k, v in tv_state.items()} if wrap == "module" else tv_state
+    torch.save({wrap: state} if wrap != "module" else state, tmp_path / "w.pth")
+    loaded = load_model(tmp_path / "w.pth")
+    assert loaded.source == "torchvision" and len(loaded.classes) == 21
+    key = "classifier.low_classifier.weight"
+    assert torch.equal(loaded.model.state_dict()[key], tv_state[key])
+
+
+def test_files_that_are_not_checkpoints_are_named(tmp_path, tv_state):
+    cases = {
+        "text.pt": "a text file, not a PyTorch checkpoint",
+        "whole.pt": "holds pickled Python objects .*save its weights instead",
+        "image.pt": "not a PyTorch checkpoint",
+        "model.onnx": "an ONNX model, not a PyTorch checkpoint",
+        "backbone.pth": "neither a segmnv3 checkpoint nor a torchvision",
+        "trunc.pth": "not a readable PyTorch checkpoint \\(truncated or corrupt",
+    }
+    (tmp_path / "text.pt").write_text("epoch: 3\nlr: 0.1\n")
+    torch.save(segmnv3.build_model("lraspp", 3), tmp_path / "whole.pt")
+    (tmp_path / "image.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch" + bytes(50))
+    torch.save(segmnv3.build_model("lraspp", 3).backbone.state_dict(), tmp_path / "backbone.pth")
+    torch.save(tv_state, tmp_path / "full.pth")
+    (tmp_path / "trunc.pth").write_bytes((tmp_path / "full.pth").read_bytes()[:5000])
+    for name, message in cases.items():
+        with pytest.raises(ValueError, match=f"{name}: {message}"):
+            load_model(tmp_path / name)
+
+
+def test_checkpoint_without_classes_or_with_other_weights(tmp_path):
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    path = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    state = torch.load(path, weights_only=True)
+    del state["classes"]
+    torch.save(state, tmp_path / "nocls.pt")
+    with pytest.raises(ValueError, match="nocls.pt: a segmnv3 checkpoint without 'classes'"):
+        load_model(tmp_path / "nocls.pt")
+    state = torch.load(path, weights_only=True)
+    state["config"]["model"]["head"] = "fcn"
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt: weights do not fit the model"):
+        load_model(tmp_path / "other.pt")
