@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from ..data.io import write_bytes_atomic
+from ..device import cpu_has_native_bf16
+from ..inference import installed_backends
+from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.throughput import data_loading, train_step
 from .common import ArgumentParser, positive_int, run_tool
@@ -36,24 +40,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-int8", action="store_true")
     p.add_argument("--skip-data", action="store_true")
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--skip-table", action="store_true", help="no random-weight latency table")
+    p.add_argument(
+        "--checkpoint",
+        default="runs/demo/best.pt",
+        help="model for the end-to-end rows on a sample scene (skipped if absent)",
+    )
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="also each runtime's peak memory for one 2048x1024 image",
+    )
     p.add_argument("--json", dest="json_path", help="write all figures to this JSON file")
     return p
 
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads\n{TABLE_HEADER}")
-    report = {
-        "threads": args.threads,
-        "inference": inference_table(
-            args.heads,
-            args.sizes,
-            repeats=args.repeats,
-            threads=args.threads,
+    print(f"torch {torch.__version__}, {args.threads} threads, native bf16: "
+          f"{cpu_has_native_bf16()}; runtimes: {', '.join(installed_backends())}")  # fmt: skip
+    report: dict = {"threads": args.threads}
+    if not args.skip_table:
+        print(TABLE_HEADER)
+        report["inference"] = inference_table(
+            args.heads, args.sizes, repeats=args.repeats, threads=args.threads,
             int8=not args.no_int8,
-        ),  # fmt: skip
-        "postprocess_ms": label_upsampling(),
-    }
+        )  # fmt: skip
+    if Path(args.checkpoint).is_file():
+        report["end_to_end"] = end_to_end(args.checkpoint, args.sizes, threads=args.threads,
+                                          repeats=args.repeats)  # fmt: skip
+    else:
+        print(f"no {args.checkpoint}: end-to-end rows skipped (train the demo first)")
+    report["postprocess_ms"] = label_upsampling()
+    if args.memory:
+        report["peak_memory_mib"] = peak_memory()
     if not args.skip_data:
         report["data_loading_samples_per_s"] = data_loading()
     if not args.skip_train:

@@ -20,6 +20,7 @@ from ..device import default_device, resolve_device
 from ..engine import distributed as du
 from ..engine.builders import eval_dataset
 from ..engine.evaluate import PredictionWriter, evaluate, format_table
+from ..inference import BACKENDS, PRECISIONS, Segmenter
 from ..metrics import json_ready
 from ..viz import confusion_image
 from .common import ArgumentParser, run_tool, show_progress
@@ -37,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="average flips and scales")
     p.add_argument("--scales", type=float, nargs="+", help="TTA scales (default 0.75 1 1.25)")
     p.add_argument("--device", default=default_device())
+    p.add_argument("--backend", default="auto", help="auto (default; torch for --slide and "
+                   f"--tta), {', '.join(BACKENDS)}")  # fmt: skip
+    p.add_argument("--precision", default="fp32",
+                   help=f"{', '.join(PRECISIONS)} (default fp32)")  # fmt: skip
+    p.add_argument("--onnx", help="score this exported model (fp32 or int8 .onnx) instead; "
+                   "--checkpoint still gives the config")  # fmt: skip
     p.add_argument("--workers", type=int, help="overrides data.num_workers")
     p.add_argument("--json", dest="json_path", help="write the metrics to this JSON file")
     p.add_argument("--save-pred", help="write raw masks, colour masks and overlays here")
@@ -81,6 +88,9 @@ def run(
     tta: bool = False,
     scales: Sequence[float] | None = None,
     device: str = "cpu",
+    backend: str = "auto",
+    precision: str = "fp32",
+    onnx: str | Path | None = None,
     workers: int | None = None,
     json_path: str | Path | None = None,
     save_pred: str | Path | None = None,
@@ -91,7 +101,8 @@ def run(
     """Evaluate ``checkpoint``; print the table (main process) and return the report.
 
     The flags are shorthands for config overrides (``--data-root X`` is ``data.root=X``);
-    the evaluation uses the config's ``train.val_batch_size``."""
+    the evaluation uses the config's ``train.val_batch_size``. ``backend``/``precision``
+    score the model as a Segmenter runs it (``onnx``: an exported file of it)."""
     flags = {"data.dataset": dataset, "data.root": data_root, "data.val_split": split,
              "data.num_workers": workers}  # fmt: skip
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
@@ -104,6 +115,11 @@ def run(
     if resize is not None and resize < 0:
         raise ValueError(f"--resize {resize}: must be > 0 (or 0 for native resolution)")
     loaded = load_model(checkpoint, resolve_device(device))
+    if (slide or tta) and backend == "auto" and onnx is None:
+        backend = "torch"  # the modes that need the full-resolution logits
+    scorer, runs = _scorer(loaded, backend, precision, onnx, device)
+    if runs != "torch fp32" and (slide or tta):
+        raise ValueError("--slide and --tta run on --backend torch --precision fp32")
     cfg = resolve_config(loaded, config, [*extra, *overrides])
     eval_resize = cfg.data.eval_resize
     if cityscapes_results and cfg.data.dataset != "cityscapes":
@@ -120,7 +136,7 @@ def run(
     writer = None
     if save_pred or cityscapes_results:
         writer = PredictionWriter(ds, loaded.palette, save_pred, cityscapes_results)
-    res = evaluate(loaded.model, ds, len(loaded.classes), device=device,
+    res = evaluate(scorer, ds, len(loaded.classes), device=device,
                    batch_size=cfg.train.val_batch_size, num_workers=cfg.data.num_workers,
                    slide=tuple(slide) if slide else None, scales=scales, flip=tta,
                    on_prediction=writer, progress=progress)  # fmt: skip
@@ -128,6 +144,8 @@ def run(
         **res.metrics,
         "classes": list(loaded.classes),
         "checkpoint": str(checkpoint),
+        "onnx": str(onnx) if onnx else None,
+        "runtime": runs,
         "dataset": cfg.data.dataset,
         "root": cfg.data.root,
         "split": cfg.data.val_split,
@@ -146,11 +164,27 @@ def run(
     return report
 
 
+def _scorer(loaded: LoadedModel, backend: str, precision: str, onnx, device: str):
+    """What scores the images: the torch model itself (fp32, every mode), or a runtime
+    backend as Segmenter builds it; and a description of what runs."""
+    if onnx is None and backend == "torch" and precision == "fp32":
+        return loaded.model, "torch fp32"
+    if onnx is not None:
+        seg = Segmenter.from_checkpoint(onnx, device, backend, precision)
+        if seg.classes != list(loaded.classes):
+            raise ValueError(f"{onnx} has other classes than {loaded.classes}")
+    else:
+        seg = Segmenter.from_model(loaded.model, loaded.classes, loaded.palette, device=device,
+                                   backend=backend, precision=precision)  # fmt: skip
+    return seg.backend, f"{seg.backend_name} {seg.precision}"
+
+
 def _write_outputs(report: dict, res, classes, json_path, plot_confusion) -> None:
     print(format_table(res.metrics, classes))
     share = 100 * res.metric_seconds / max(res.seconds, 1e-9)
     print(
-        f"{res.images} images ({report['split']}, mode {report['mode']}) in {res.seconds:.1f} s; "
+        f"{res.images} images ({report['split']}, mode {report['mode']}, {report['runtime']}) "
+        f"in {res.seconds:.1f} s; "
         f"metric updates took {res.metric_seconds:.3f} s ({share:.2f}% of the evaluation)"
     )
     if json_path:

@@ -19,7 +19,7 @@ from ..checkpoint import load_model
 from ..data import FolderSegmentation
 from ..data.io import IMAGE_EXTENSIONS, read_image, write_bytes_atomic
 from ..engine.builders import eval_dataset
-from ..inference import OrtBackend, Segmenter
+from ..inference import BACKENDS, Segmenter, installed_backends
 from ..inference.int8 import quantize_int8
 from ..inference.onnx import check_onnx, export_onnx, ort_session
 from ..metrics import ConfusionMatrix
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed-size", type=positive_int, nargs=2, default=(512, 1024),
                    metavar=("H", "W"))  # fmt: skip
     p.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--json", dest="json_path", help="write the figures to this JSON file")
     return p
 
@@ -80,14 +81,23 @@ def export_checkpoint(
     calib_count: int = 32,
     speed_size: tuple[int, int] = (512, 1024),
     num_threads: int | None = None,
+    overwrite: bool = False,
     log=print,
 ) -> dict:
     """Export ``checkpoint`` to ONNX at ``output``, check it against PyTorch (raising when
     the figures are out of bounds) and, with ``int8``, write ``<output stem>.int8.onnx``
     calibrated on ``calib`` and compare speed (and mIoU when labels exist)."""
+    if int8 and calib is None:
+        raise ValueError("--int8 needs --calib DIR_OR_DATASET (real images to calibrate on)")
+    output = Path(output)
+    targets = [output] + ([output.with_suffix(".int8.onnx")] if int8 else [])
+    for target in targets:
+        if target.resolve() == Path(checkpoint).resolve():
+            raise ValueError(f"--output {target} is the checkpoint itself: choose another name")
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists: choose another --output, or --overwrite")
     loaded = load_model(checkpoint)
     resize = loaded.config.data.eval_resize
-    output = Path(output)
     export_onnx(loaded.model, output, classes=loaded.classes, palette=loaded.palette,
                 resize=resize)  # fmt: skip
     log(f"exported {output} ({output.stat().st_size / 1e6:.1f} MB)")
@@ -99,35 +109,57 @@ def export_checkpoint(
     report: dict = {"onnx": str(output), "check": rows}
     if not int8:
         return report
-    if calib is None:
-        raise ValueError("--int8 needs --calib DIR_OR_DATASET (real images to calibrate on)")
-    items = calibration_items(calib, loaded.config, calib_count, loaded.classes)
-    fp32_backend = OrtBackend.load(output, num_threads=num_threads)
-    fp32 = Segmenter(fp32_backend, loaded.classes, loaded.palette, resize=resize)
+    # Twice the count: the first half calibrates, the rest (never seen by the calibration)
+    # is what the mIoU report scores.
+    items = calibration_items(calib, loaded.config, 2 * calib_count, loaded.classes)
+    calibration, held_out = items[:calib_count], items[calib_count:]
     int8_path = output.with_suffix(".int8.onnx")
-    quantize_int8(output, int8_path, (fp32.prepare(img)[None] for img, _ in items))
-    q_backend = OrtBackend.load(int8_path, num_threads=num_threads)
-    quant = Segmenter(q_backend, loaded.classes, loaded.palette, resize=resize)
-    log(f"quantized {int8_path} on {len(items)} images ({int8_path.stat().st_size / 1e6:.1f} MB)")
+    preparer = Segmenter(None, loaded.classes, loaded.palette, resize=resize)
+    quantize_int8(output, int8_path, (preparer.prepare(img)[None] for img, _ in calibration))
+    log(f"quantized {int8_path} on {len(calibration)} images "
+        f"({int8_path.stat().st_size / 1e6:.1f} MB)")  # fmt: skip
+    report["int8"] = str(int8_path)
+    report.update(compare_int8(loaded, output, int8_path, calibration, held_out, speed_size,
+                               num_threads, log))  # fmt: skip
+    return report
+
+
+def compare_int8(loaded, fp32_path, int8_path, calibration, held_out, speed_size,
+                 num_threads, log=print) -> dict:  # fmt: skip
+    """fp32 against int8 on each installed ONNX runtime: latency on a real image, and mIoU
+    on the held-out labelled images (never the calibration ones, which would flatter int8)."""
+    runtimes = [b for b in installed_backends() if b != "torch"]
+    segs = {}
+    for backend in runtimes:
+        for precision, path in (("fp32", fp32_path), ("int8", int8_path)):
+            runner = BACKENDS[backend].load(path, "cpu", num_threads, "fp32")
+            segs[f"{backend} {precision}"] = Segmenter(
+                runner, loaded.classes, loaded.palette, resize=loaded.config.data.eval_resize
+            )
     # Timed on a real image (the first calibration image, resized): the labels' upsampling
     # costs what the image's boundaries make it cost, so random pixels would mislead.
-    image = cv2.resize(items[0][0], (speed_size[1], speed_size[0]), interpolation=cv2.INTER_LINEAR)
-    times = interleaved_latency(
-        {"fp32": lambda: fp32.predict(image), "int8": lambda: quant.predict(image)}, repeats=9
-    )
-    t32, t8 = times["fp32"], times["int8"]
-    report.update(int8=str(int8_path), fp32_seconds=t32, int8_seconds=t8)
-    log(f"speed at {speed_size[1]}×{speed_size[0]} (first calibration image, resized): "
-        f"fp32 {1000 * t32:.1f} ms, int8 {1000 * t8:.1f} ms "
-        f"(int8 takes {t8 / t32:.2f}× the fp32 time)")  # fmt: skip
-    labelled = [(img, m) for img, m in items if m is not None]
-    if labelled:
-        n = len(loaded.classes)
-        report["fp32_mIoU"] = _miou(fp32, labelled, n)
-        report["int8_mIoU"] = _miou(quant, labelled, n)
-        log(f"mIoU on the {len(labelled)} calibration images: fp32 "
-            f"{100 * report['fp32_mIoU']:.2f}, int8 {100 * report['int8_mIoU']:.2f}")  # fmt: skip
-    return report
+    image = cv2.resize(calibration[0][0], (speed_size[1], speed_size[0]))
+    times = interleaved_latency({k: (lambda s=s: s.predict(image)) for k, s in segs.items()},
+                                repeats=9)  # fmt: skip
+    out: dict = {"seconds": times}
+    for backend in runtimes:
+        t32, t8 = times[f"{backend} fp32"], times[f"{backend} int8"]
+        log(f"{backend} at {speed_size[1]}×{speed_size[0]} (a calibration image, resized): "
+            f"fp32 {1000 * t32:.1f} ms, int8 {1000 * t8:.1f} ms (int8 takes {t8 / t32:.2f}× "
+            "the fp32 time)")  # fmt: skip
+    first = runtimes[0]
+    out["fp32_seconds"], out["int8_seconds"] = times[f"{first} fp32"], times[f"{first} int8"]
+    labelled = [(img, m) for img, m in held_out if m is not None]
+    if not labelled:
+        log("no held-out labelled images (give --calib a labelled set with more than "
+            "--calib-count images): mIoU not compared")  # fmt: skip
+        return out
+    n = len(loaded.classes)
+    out["mIoU"] = {k: _miou(s, labelled, n) for k, s in segs.items()}
+    out["fp32_mIoU"], out["int8_mIoU"] = out["mIoU"][f"{first} fp32"], out["mIoU"][f"{first} int8"]
+    figures = ", ".join(f"{k} {100 * v:.2f}" for k, v in out["mIoU"].items())
+    log(f"mIoU on {len(labelled)} held-out images (not used for calibration): {figures}")
+    return out
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -139,6 +171,7 @@ def run(args: argparse.Namespace) -> dict:
         calib_count=args.calib_count,
         speed_size=tuple(args.speed_size),
         num_threads=args.threads,
+        overwrite=args.overwrite,
     )
     if args.json_path:
         write_bytes_atomic(args.json_path, json.dumps(report, indent=2).encode())

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from ..data.io import IMAGE_EXTENSIONS, write_png
 from ..device import default_device
-from ..inference import Segmenter
-from .common import ArgumentParser, run_tool, show_progress
+from ..inference import BACKENDS, PRECISIONS, Segmenter
+from .common import ArgumentParser, positive_int, run_tool, show_progress
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--checkpoint", required=True, help=".pt checkpoint or exported .onnx")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument("--backend", default="auto",
+                   help=f"auto (the fastest installed), {', '.join(BACKENDS)}")  # fmt: skip
+    p.add_argument("--precision", default="auto", help=", ".join(PRECISIONS))
+    p.add_argument("--threads", type=positive_int, help="runtime threads (default: all cores)")
     p.add_argument("--device", default=default_device())
     p.add_argument("--color", action="store_true", help="also write colour masks")
     p.add_argument("--overlay", action="store_true", help="also write overlays")
@@ -127,7 +130,9 @@ def predict_files(
 
 
 def run(args: argparse.Namespace) -> list[Path]:
-    seg = Segmenter.from_checkpoint(args.checkpoint, args.device, args.backend)
+    seg = Segmenter.from_checkpoint(args.checkpoint, args.device, args.backend, args.precision,
+                                    num_threads=args.threads)  # fmt: skip
+    print(f"running {seg.describe()}")
     written = predict_files(seg, args.inputs, args.out, color=args.color, overlay=args.overlay,
                             overwrite=args.overwrite,
                             progress=show_progress(args.no_progress))  # fmt: skip

@@ -115,13 +115,15 @@ def predict_labels(
     """N×H×W int64 labels: the argmax of :func:`predict_scores`. In the plain mode (whole
     image, one scale, no flip) a segmnv3 model's labels come from its low-resolution logits
     through :func:`segmnv3.postprocess.upsample_argmax`, which gives the same labels without
-    the full-resolution logits."""
-    if (
-        slide is None
-        and list(scales) == [1.0]
-        and not flip
-        and isinstance(model, SegmentationModel)
-    ):
+    the full-resolution logits. ``model`` may also be a runtime backend
+    (:class:`segmnv3.inference.Backend`, plain mode only): the deployed model scored."""
+    plain = slide is None and list(scales) == [1.0] and not flip
+    if hasattr(model, "lowres_logits"):  # a runtime backend: what Segmenter runs
+        if not plain:
+            raise ValueError("sliding window and TTA run on the torch backend (--backend torch)")
+        low = model.lowres_logits(images.cpu().numpy())
+        return upsample_argmax(low, images.shape[-2:]).long().to(images.device)
+    if plain and isinstance(model, SegmentationModel):
         low = model(images, upsample=False)["out"]
         return upsample_argmax(low, images.shape[-2:]).long()
     return predict_scores(model, images, slide=slide, scales=scales, flip=flip).argmax(1)
@@ -161,7 +163,8 @@ def evaluate(
     mask). Under torch.distributed each process takes its own shard (no image twice) and
     the matrices are summed once. ``on_prediction(index, image, pred)`` sees every image."""
     device = torch.device(device)
-    model.eval()
+    if isinstance(model, nn.Module):
+        model.eval()
     sampler = du.ShardSampler(len(dataset))
     loader = DataLoader(
         dataset,

@@ -8,6 +8,10 @@ labels and probabilities, is :class:`segmnv3.inference.Segmenter`'s job, in one 
 from __future__ import annotations
 
 import copy
+import functools
+import importlib.util
+import logging
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -16,19 +20,51 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..device import native_bf16
 from ..models import SegmentationModel
 from .onnx import lowres_graph, ort_session
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class Backend(Protocol):
     """What :class:`~segmnv3.inference.Segmenter` needs from a runtime."""
 
-    name: str  # "torch", "onnxruntime", ...
+    name: str  # "torch", "onnxruntime" or "openvino"
     device: torch.device
+    precision: str  # what really runs: "fp32", "bf16" or "int8"
 
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
         """N×K×h×w logits (float, or uint8 from an int8 model) for a prepared batch."""
         ...
+
+
+def resolve_precision(precision: str, backend: str, device: torch.device) -> str:
+    """``"auto"`` → bf16 where ``device`` computes it natively, else fp32; an explicit
+    choice is checked against what the backend can run."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if backend == "onnxruntime":
+        if precision == "bf16":
+            raise ValueError(
+                "precision 'bf16': onnxruntime runs fp32 (or an exported int8 model) here; "
+                "bf16 needs backend 'openvino' or 'torch'"
+            )
+        return "fp32"
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "bf16" and not native_bf16(device):
+        if backend == "openvino":
+            raise ValueError(
+                f"precision 'bf16': this {device.type.upper()} has no native bf16 (AVX512_BF16 "
+                "or AMX), so OpenVINO would run fp32; use precision 'fp32' or 'auto'"
+            )
+        log.warning(
+            "precision bf16 on %s: no native bf16 here, PyTorch emulates it (slower)", device
+        )
+    return precision
 
 
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
@@ -47,14 +83,21 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
 
 
 class TorchBackend:
-    """Eager PyTorch with BN folded into convs, channels-last memory and inference mode."""
+    """Eager PyTorch with BN folded into convs, channels-last memory and inference mode;
+    bf16 through autocast."""
 
     name = "torch"
 
-    def __init__(self, model: SegmentationModel, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: SegmentationModel,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+    ) -> None:
         if not isinstance(model, SegmentationModel):
             raise TypeError(f"TorchBackend runs a segmnv3 SegmentationModel, got {type(model)}")
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.name, self.device)
         self.model = fuse_batchnorm(model).to(self.device)
         self.model.aux_classifier = None  # the auxiliary head only serves training
         self.model = self.model.to(memory_format=torch.channels_last)
@@ -62,7 +105,9 @@ class TorchBackend:
     @torch.inference_mode()
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-        return self.model(x, upsample=False)["out"].float()
+        bf16 = self.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            return self.model(x, upsample=False)["out"].float()
 
 
 class OrtBackend:
@@ -79,16 +124,110 @@ class OrtBackend:
                 "with OrtBackend.load(path), which cuts the graph before its upsampling"
             )
         self.session, self.device = session, torch.device(device)
+        self.precision = "int8" if outputs["logits_lowres"] == "tensor(uint8)" else "fp32"
 
     @classmethod
     def load(
-        cls, model: str | Path | bytes, device: str = "cpu", num_threads: int | None = None
+        cls,
+        model: str | Path | bytes,
+        device: str = "cpu",
+        num_threads: int | None = None,
+        precision: str = "fp32",
     ) -> OrtBackend:
         """A session of ``model`` (an exported file or its bytes) that outputs the logits
         before the final upsampling (see :func:`segmnv3.inference.onnx.lowres_graph`)."""
+        resolve_precision(precision, cls.name, torch.device(device))
         session = ort_session(lowres_graph(model), device=device, num_threads=num_threads)
         return cls(session, device)
 
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
         (out,) = self.session.run(["logits_lowres"], {"input": batch})
         return torch.from_numpy(out)
+
+
+@functools.cache
+def _openvino_core():
+    """One OpenVINO Core for the process: compiled models must not outlive the Core that
+    loaded their plugin (a Core dropped early crashes the process later, at random)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+class OpenVinoBackend:
+    """An OpenVINO compiled model of an exported ONNX model (fp32 or int8) without its
+    full-resolution tail; fp32 models run in bf16 where the CPU has it natively."""
+
+    name = "openvino"
+
+    def __init__(self, compiled, device: str | torch.device = "cpu") -> None:
+        self.compiled, self.device = compiled, torch.device(device)
+        out_type = compiled.outputs[0].get_element_type().get_type_name()
+        hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        self.precision = "int8" if out_type == "u8" else "bf16" if "bf16" in hint else "fp32"
+        self._request = compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request, reused; calls take turns
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | bytes,
+        device: str = "cpu",
+        num_threads: int | None = None,
+        precision: str = "auto",
+    ) -> OpenVinoBackend:
+        """Compile ``model`` (an exported file or its bytes) for the CPU."""
+        dev = torch.device(device)
+        if dev.type != "cpu":
+            raise ValueError(f"backend 'openvino' runs on the CPU here, not on {device!r}")
+        chosen = resolve_precision(precision, cls.name, dev)
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if chosen == "bf16" else "f32"}
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        core, data = _openvino_core(), lowres_graph(model)
+        try:
+            graph = core.read_model(data)
+        except Exception as exc:  # OpenVINO's own errors are RuntimeErrors without the file
+            name = "the model" if isinstance(model, bytes) else str(model)
+            raise ValueError(f"{name}: OpenVINO cannot read it ({exc})") from exc
+        backend = cls(core.compile_model(graph, "CPU", config), device)
+        if chosen == "bf16" and backend.precision != "bf16":
+            raise ValueError("precision 'bf16': OpenVINO compiled this model in fp32 here")
+        return backend
+
+    def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
+        with self._lock:
+            result = self._request.infer({0: batch})
+            out = next(iter(result.values()))
+            return torch.from_numpy(np.array(out))  # a copy: the request reuses its buffer
+
+
+# Runtimes in the order "auto" prefers them on a CPU (fastest first); the pip extra of each.
+BACKENDS: dict[str, type] = {
+    "openvino": OpenVinoBackend,
+    "onnxruntime": OrtBackend,
+    "torch": TorchBackend,
+}
+EXTRAS = {"openvino": "segmnv3[openvino]", "onnxruntime": "segmnv3[onnx]", "torch": "segmnv3"}
+
+
+def installed_backends() -> list[str]:
+    """The backends whose runtime is importable here, in ``BACKENDS`` order."""
+    return [name for name in BACKENDS if importlib.util.find_spec(name) is not None]
+
+
+def choose_backend(name: str, device: str | torch.device) -> str:
+    """``"auto"`` → torch on CUDA, else the fastest installed runtime; a named backend is
+    checked (known, installed)."""
+    device = torch.device(device)
+    choices = ["auto", *BACKENDS]
+    if name not in choices:
+        raise ValueError(
+            f"backend {name!r}; choose one of {', '.join(choices)} (installed here: "
+            f"{', '.join(installed_backends())})"
+        )
+    if name == "auto":
+        return "torch" if device.type == "cuda" else installed_backends()[0]
+    if name not in installed_backends():
+        raise ValueError(f"backend {name!r} is not installed: pip install '{EXTRAS[name]}'")
+    return name

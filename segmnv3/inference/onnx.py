@@ -167,6 +167,19 @@ def prune_graph(proto) -> None:
     graph.initializer.extend(inits)
 
 
+def read_proto(model: str | Path | bytes):
+    """An ONNX model's protobuf from a file or bytes; a file that is not one is named."""
+    import onnx
+
+    name = "the model bytes" if isinstance(model, bytes) else str(model)
+    if not isinstance(model, bytes) and not Path(model).is_file():
+        raise FileNotFoundError(f"ONNX model not found: {model}")
+    try:
+        return onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ValueError(f"{name}: not a readable ONNX model ({type(exc).__name__})") from exc
+
+
 def lowres_graph(model: str | Path | bytes) -> bytes:
     """The model without its full-resolution tail: the output is ``logits_lowres``, the
     head's logits before the final upsampling (uint8 in an int8 model), for
@@ -174,7 +187,7 @@ def lowres_graph(model: str | Path | bytes) -> bytes:
     tail's cost. A graph without that tail is returned unchanged."""
     import onnx
 
-    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    proto = read_proto(model)
     graph = proto.graph
     producer = {out: node for node in graph.node for out in node.output}
     resize = next((n for n in graph.node if n.op_type == "Resize" and

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..checkpoint import load_model
@@ -19,7 +19,7 @@ from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..device import resolve_device
 from ..postprocess import upsample_argmax
 from ..viz import colorize, overlay
-from .backends import Backend, OrtBackend, TorchBackend
+from .backends import BACKENDS, Backend, TorchBackend, choose_backend
 from .onnx import export_onnx, load_onnx_metadata
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
@@ -90,34 +90,73 @@ class Segmenter:
         cls,
         path: str | Path,
         device: str = "cpu",
-        backend: str = "torch",
+        backend: str = "auto",
+        precision: str = "auto",
         *,
         batch_size: int = 4,
         num_threads: int | None = None,
     ) -> Segmenter:
-        """From a segmnv3 checkpoint, a torchvision segmentation state dict, or (for
-        ``backend="onnxruntime"``) an ``.onnx`` file written by ``tools/export_seg.py``.
-        With ``backend="onnxruntime"`` and a ``.pt`` file, the model is exported in memory."""
-        if backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"backend {backend!r}; choose 'torch' or 'onnxruntime'")
-        device = str(resolve_device(device))
+        """From a segmnv3 checkpoint, a torchvision segmentation state dict, or an ``.onnx``
+        file written by ``tools/export_seg.py`` (fp32 or int8).
+
+        ``backend``: ``"auto"`` (torch on CUDA; on the CPU the fastest installed runtime:
+        openvino, then onnxruntime, then torch), or one of them by name; a ``.pt`` file is
+        exported to ONNX in memory for the ONNX runtimes. ``precision``: ``"auto"`` (bf16
+        where the device computes it natively, else fp32), ``"fp32"`` or ``"bf16"``."""
+        dev = resolve_device(device)
+        kind = choose_backend(backend, dev)
         path = Path(path)
-        if path.suffix == ".onnx":
-            if backend != "onnxruntime":
-                raise ValueError(f"{path} is an ONNX model: use backend='onnxruntime'")
-            meta = load_onnx_metadata(path)
-            runner: Backend = OrtBackend.load(path, device=device, num_threads=num_threads)
-            return cls(runner, meta["classes"], meta["palette"], resize=meta["resize"],
-                       mean=meta["mean"], std=meta["std"], batch_size=batch_size)  # fmt: skip
-        loaded = load_model(path, "cpu")
-        resize = loaded.config.data.eval_resize
-        if backend == "onnxruntime":
-            data = export_onnx(loaded.model, None, classes=loaded.classes,
-                               palette=loaded.palette, resize=resize)  # fmt: skip
-            runner = OrtBackend.load(data, device, num_threads)
+        if path.suffix.lower() != ".onnx":
+            loaded = load_model(path, "cpu")
+            return cls.from_model(loaded.model, loaded.classes, loaded.palette,
+                                  resize=loaded.config.data.eval_resize, device=dev, backend=kind,
+                                  precision=precision, batch_size=batch_size,
+                                  num_threads=num_threads)  # fmt: skip
+        if kind == "torch":
+            raise ValueError(f"{path} is an ONNX model: use backend 'openvino' or 'onnxruntime'")
+        meta = load_onnx_metadata(path)
+        runner = BACKENDS[kind].load(path, str(dev), num_threads, precision)
+        return cls(runner, meta["classes"], meta["palette"], resize=meta["resize"],
+                   mean=meta["mean"], std=meta["std"], batch_size=batch_size)  # fmt: skip
+
+    @classmethod
+    def from_model(
+        cls,
+        model: nn.Module,
+        classes: Sequence[str],
+        palette: Sequence[Sequence[int]],
+        *,
+        resize: int | None = None,
+        device: str | torch.device = "cpu",
+        backend: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 4,
+        num_threads: int | None = None,
+    ) -> Segmenter:
+        """A Segmenter of a segmnv3 model in memory, on any backend (the ONNX runtimes get
+        it exported in memory). Arguments as in :meth:`from_checkpoint`."""
+        dev = resolve_device(device)
+        kind = choose_backend(backend, dev)
+        if kind == "torch":
+            runner: Backend = TorchBackend(model, dev, precision)
         else:
-            runner = TorchBackend(loaded.model, device)
-        return cls(runner, loaded.classes, loaded.palette, resize=resize, batch_size=batch_size)
+            data = export_onnx(model, None, classes=classes, palette=palette, resize=resize)
+            runner = BACKENDS[kind].load(data, str(dev), num_threads, precision)
+        return cls(runner, classes, palette, resize=resize, batch_size=batch_size)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def precision(self) -> str:
+        """What really runs: ``fp32``, ``bf16`` or ``int8``."""
+        return self.backend.precision
+
+    def describe(self) -> str:
+        """One line for logs: backend, precision, device, classes."""
+        return (f"{self.backend_name} {self.precision} on {self.backend.device}, "
+                f"{self.num_classes} classes")  # fmt: skip
 
     @property
     def num_classes(self) -> int:

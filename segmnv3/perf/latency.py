@@ -15,7 +15,8 @@ import torch
 from torch.nn import functional as F
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ..inference import OrtBackend, Segmenter, TorchBackend
+from ..device import cpu_has_native_bf16
+from ..inference import BACKENDS, Segmenter, TorchBackend, installed_backends
 from ..inference.int8 import quantize_int8
 from ..inference.onnx import export_onnx
 from ..models import build_model, count_macs, count_parameters
@@ -63,15 +64,7 @@ def inference_table(
                 model.load_state_dict(tv.state_dict(), strict=True)
             classes = [str(i) for i in range(num_classes)]
             palette = [(i, i, i) for i in range(num_classes)]
-            onnx_bytes = export_onnx(model, None, classes=classes, palette=palette)
-            paths = {
-                "torch": Segmenter(TorchBackend(model), classes, palette),
-                "onnxruntime": Segmenter(
-                    OrtBackend.load(onnx_bytes, num_threads=threads), classes, palette
-                ),
-            }
-            if int8:
-                paths["onnxruntime-int8"] = _int8_segmenter(onnx_bytes, classes, palette, threads)
+            paths = segmenters(model, classes, palette, threads=threads, int8=int8)
             params = count_parameters(model)
             gmacs = count_macs(model, 512, 1024) / 1e9
             for h, w in sizes:
@@ -88,16 +81,59 @@ def inference_table(
     return rows
 
 
-def _int8_segmenter(onnx_bytes: bytes, classes, palette, threads):
+def runtime_paths(int8: bool = True) -> list[tuple[str, str]]:
+    """Every (backend, precision) this machine can run, fastest arithmetic included: bf16
+    on OpenVINO only where it is native (OpenVINO would silently run fp32); PyTorch's bf16
+    always (emulated where not native, and labelled so); int8 on each ONNX runtime."""
+    paths = []
+    for backend in installed_backends():
+        precisions = ["fp32"]
+        if backend == "torch" or (backend == "openvino" and cpu_has_native_bf16()):
+            precisions.append("bf16")
+        if int8 and backend != "torch":
+            precisions.append("int8")
+        paths += [(backend, p) for p in precisions]
+    return paths
+
+
+def segmenters(
+    model,
+    classes,
+    palette,
+    *,
+    threads: int | None = None,
+    int8: bool = True,
+    resize=None,
+    calibration: list[np.ndarray] | None = None,
+) -> dict[str, Segmenter]:
+    """A Segmenter per :func:`runtime_paths` entry, named ``"<backend> <precision>"``; the
+    int8 models are calibrated on ``calibration`` (prepared batches; random ones when None,
+    which is fine for speed)."""
+    onnx_bytes = export_onnx(model, None, classes=classes, palette=palette, resize=resize)
+    int8_bytes = _int8_model(onnx_bytes, calibration) if int8 else None
+    out = {}
+    for backend, precision in runtime_paths(int8):
+        if backend == "torch":
+            runner = TorchBackend(model, "cpu", precision)
+        else:
+            data = int8_bytes if precision == "int8" else onnx_bytes
+            runner = BACKENDS[backend].load(data, "cpu", threads, "fp32" if precision == "int8"
+                                            else precision)  # fmt: skip
+        emulated = precision == "bf16" and not cpu_has_native_bf16()
+        name = f"{backend} {precision}" + (" (emulated)" if emulated else "")
+        out[name] = Segmenter(runner, classes, palette, resize=resize)
+    return out
+
+
+def _int8_model(onnx_bytes: bytes, calibration: list[np.ndarray] | None = None) -> bytes:
     rng = np.random.default_rng(1)
+    if calibration is None:  # speed does not depend on what the calibration images show
+        calibration = [rng.standard_normal((1, 3, 256, 512)).astype(np.float32) for _ in range(4)]
     with tempfile.TemporaryDirectory() as tmp:
         fp32, q = Path(tmp) / "m.onnx", Path(tmp) / "m.int8.onnx"
         fp32.write_bytes(onnx_bytes)
-        # Speed does not depend on what the calibration images show.
-        calib = (rng.standard_normal((1, 3, 256, 512)).astype(np.float32) for _ in range(4))
-        quantize_int8(fp32, q, calib)
-        backend = OrtBackend.load(q.read_bytes(), num_threads=threads)
-    return Segmenter(backend, classes, palette)
+        quantize_int8(fp32, q, iter(calibration))
+        return q.read_bytes()
 
 
 def _row(name, params, gmacs, size, path, seconds, base) -> dict:
@@ -115,12 +151,12 @@ def _row(name, params, gmacs, size, path, seconds, base) -> dict:
 def _format(r: dict) -> str:
     return (
         f"| {r['model']:<22} | {r['params'] / 1e6:5.2f} M | {r['gmacs_1024x512']:6.2f} | "
-        f"{r['size']:>9} | {r['path']:<26} | {r['ms']:8.1f} | {r['ratio_to_torchvision']:5.2f}× |"
+        f"{r['size']:>9} | {r['path']:<28} | {r['ms']:8.1f} | {r['ratio_to_torchvision']:5.2f}× |"
     )
 
 
 TABLE_HEADER = (
-    "| model                  | params  | GMACs  |      size | path                       |"
+    "| model                  | params  | GMACs  |      size | path                         |"
     "   median ms | vs tv |\n|---|---|---|---|---|---|---|"
 )
 

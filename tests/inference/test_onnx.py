@@ -63,7 +63,7 @@ def test_export_tool_with_int8_on_labelled_data(tmp_path):
     config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
     ckpt = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
     out = tmp_path / "m.onnx"
-    report = export_checkpoint(ckpt, out, int8=True, calib=str(root / "val"), calib_count=6,
+    report = export_checkpoint(ckpt, out, int8=True, calib=str(root / "val"), calib_count=3,
                                speed_size=(64, 64), log=lambda *_: None)  # fmt: skip
     assert Path(report["int8"]).is_file() and report["int8_seconds"] > 0
     graph = onnx.load(report["int8"]).graph
@@ -82,8 +82,14 @@ def test_export_tool_with_int8_on_labelled_data(tmp_path):
     assert f.predict(image).shape == (64, 64)
     with pytest.raises(ValueError, match="needs the fp32 model"):
         q.predict_proba(image)
-    with pytest.raises(ValueError, match="backend='onnxruntime'"):
-        Segmenter.from_checkpoint(out)
+    with pytest.raises(ValueError, match="is an ONNX model: use backend 'openvino' or"):
+        Segmenter.from_checkpoint(out, backend="torch")
+    assert Segmenter.from_checkpoint(out).backend_name == "openvino"  # auto: the fastest
+    # The int8 report scores held-out images only, on each ONNX runtime.
+    assert set(report["mIoU"]) == {"onnxruntime fp32", "onnxruntime int8", "openvino fp32",
+                                   "openvino int8"}  # fmt: skip
+    with pytest.raises(FileExistsError, match="m.onnx exists"):
+        export_checkpoint(ckpt, out, log=lambda *_: None)
 
 
 def test_export_tool_command_and_errors(tmp_path):

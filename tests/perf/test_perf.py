@@ -1,4 +1,5 @@
-from segmnv3.perf.latency import inference_table, label_upsampling
+from segmnv3.device import cpu_has_native_bf16
+from segmnv3.perf.latency import inference_table, label_upsampling, runtime_paths
 from segmnv3.perf.timing import interleaved_latency
 
 
@@ -12,12 +13,15 @@ def test_interleaved_latency_takes_turns():
 
 def test_inference_table_rows():
     rows = inference_table(heads=("lraspp",), sizes=((64, 96),), repeats=1, log=lambda *_: None)
-    paths = ["torchvision eager", "segmnv3 torch", "segmnv3 onnxruntime",
-             "segmnv3 onnxruntime-int8"]  # fmt: skip
+    paths = ["torchvision eager"] + [f"segmnv3 {b} {p}" for b, p in runtime_paths()]
+    paths = [p + (" (emulated)" if "bf16" in p and not cpu_has_native_bf16() else "")
+             for p in paths]  # fmt: skip
+    assert {"segmnv3 openvino int8", "segmnv3 onnxruntime fp32", "segmnv3 torch fp32"} <= set(paths)
+    n = len(paths)
     assert [r["path"] for r in rows] == paths * 2  # full tail, then reduced tail
-    assert [r["model"] for r in rows] == ["lraspp full tail"] * 4 + ["lraspp reduced tail"] * 4
+    assert [r["model"] for r in rows] == ["lraspp full tail"] * n + ["lraspp reduced tail"] * n
     assert all(r["size"] == "96x64" and r["ms"] > 0 for r in rows)
-    assert rows[0]["ratio_to_torchvision"] == 1.0 and rows[4]["ratio_to_torchvision"] == 1.0
+    assert rows[0]["ratio_to_torchvision"] == 1.0 and rows[n]["ratio_to_torchvision"] == 1.0
     assert rows[0]["params"] == 3_221_538  # torchvision's LR-ASPP with 21 classes
 
 
@@ -26,3 +30,18 @@ def test_label_upsampling_cases_span_the_range():
     fractions = [case["cells_interpolated"] for case in out.values()]
     assert fractions[0] == 0 and 0 < fractions[1] < 0.5 and fractions[2] > 0.9
     assert all(case["segmnv3"] > 0 and case["interpolate+argmax"] > 0 for case in out.values())
+
+
+def test_end_to_end_rows_on_a_checkpoint(tmp_path):
+    from helpers import make_checkpoint
+
+    from segmnv3.config import load_config
+    from segmnv3.data.synthetic import CLASSES, PALETTE
+    from segmnv3.perf.deployed import end_to_end
+
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    rows = end_to_end(ckpt, sizes=((64, 96),), repeats=1, log=lambda *_: None)
+    assert rows[0]["path"] == "torchvision eager" and rows[0]["ratio_to_torchvision"] == 1.0
+    assert len(rows) == 1 + len(runtime_paths()) and all(r["ms"] > 0 for r in rows)
+    assert 0 <= rows[0]["cells_interpolated"] <= 1

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+from helpers import make_checkpoint
+
+import segmnv3
+from segmnv3.config import load_config
+from segmnv3.data.synthetic import CLASSES, PALETTE, SyntheticSegmentation
+from segmnv3.engine.train import train
+from segmnv3.inference import Segmenter, choose_backend, installed_backends
+from segmnv3.inference import backends as backends_module
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    torch.manual_seed(0)
+    model = segmnv3.build_model("lraspp", 5, backbone="mobilenet_v3_small").eval()
+    for m in model.modules():  # varied predictions
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small LR-ASPP trained on the synthetic scenes: decisive, like the demo model."""
+    out = tmp_path_factory.mktemp("runs")
+    config = load_config(overrides=[f"out_dir={out}", "name=t", "train.epochs=4",
+                                    "data.options={num_samples: 128, size: [64, 64]}",
+                                    "data.val_options={num_samples: 8}", "data.crop_size=[64, 64]",
+                                    "data.num_workers=0", "train.num_vis=0"])  # fmt: skip
+    return train(config, progress=False).run_dir / "best.pt"
+
+
+@pytest.mark.parametrize("size", [(64, 64), (97, 131), (256, 512)])
+def test_openvino_fp32_labels_equal_onnxruntime(random_model, size):
+    image = np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8)
+    masks = {}
+    for backend in ("onnxruntime", "openvino"):
+        seg = Segmenter.from_model(random_model, CLASSES, PALETTE, backend=backend,
+                                   precision="fp32")  # fmt: skip
+        assert (seg.backend_name, seg.precision) == (backend, "fp32")
+        masks[backend] = seg.predict(image)
+    assert (masks["openvino"] == masks["onnxruntime"]).mean() >= 0.999
+
+
+def test_bf16_labels_agree_with_fp32_on_a_trained_model(trained):
+    images = [SyntheticSegmentation("val", 4, size=(96, 128)).load(i)[0] for i in range(4)]
+    fp32 = Segmenter.from_checkpoint(trained, backend="torch", precision="fp32")
+    bf16 = Segmenter.from_checkpoint(trained, backend="torch", precision="bf16")
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    a, b = np.stack(fp32.predict(images)), np.stack(bf16.predict(images))
+    assert (a == b).mean() >= 0.99
+    low32 = fp32.backend.lowres_logits(fp32.prepare(images[0])[None])
+    low16 = bf16.backend.lowres_logits(bf16.prepare(images[0])[None])
+    assert not torch.equal(low32, low16)  # bf16 really ran
+
+
+def test_auto_picks_as_documented(monkeypatch):
+    assert installed_backends() == ["openvino", "onnxruntime", "torch"]  # .[dev] installs all
+    assert choose_backend("auto", "cpu") == "openvino"
+    assert choose_backend("auto", torch.device("cuda")) == "torch"
+    monkeypatch.setattr(backends_module, "installed_backends", lambda: ["onnxruntime", "torch"])
+    assert choose_backend("auto", "cpu") == "onnxruntime"
+    monkeypatch.setattr(backends_module, "installed_backends", lambda: ["torch"])
+    assert choose_backend("auto", "cpu") == "torch"
+
+
+def test_auto_precision_follows_native_bf16(random_model, monkeypatch):
+    monkeypatch.setattr(backends_module, "native_bf16", lambda device: False)
+    seg = Segmenter.from_model(random_model, CLASSES, PALETTE, backend="torch")
+    assert seg.precision == "fp32"
+    monkeypatch.setattr(backends_module, "native_bf16", lambda device: True)
+    seg = Segmenter.from_model(random_model, CLASSES, PALETTE, backend="torch")
+    assert seg.precision == "bf16" and "torch bf16 on cpu" in seg.describe()
+
+
+def test_bad_backend_and_precision_choices(random_model, monkeypatch, tmp_path):
+    with pytest.raises(
+        ValueError,
+        match="backend 'tensorrt'; choose one of auto, openvino, "
+        "onnxruntime, torch \\(installed here: openvino, onnxruntime, torch\\)",
+    ):
+        choose_backend("tensorrt", "cpu")
+    with pytest.raises(ValueError, match="precision 'fp8'; choose one of auto, fp32, bf16"):
+        Segmenter.from_model(random_model, CLASSES, PALETTE, backend="torch", precision="fp8")
+    with pytest.raises(ValueError, match="onnxruntime runs fp32"):
+        Segmenter.from_model(random_model, CLASSES, PALETTE, backend="onnxruntime",
+                             precision="bf16")  # fmt: skip
+    monkeypatch.setattr(backends_module, "native_bf16", lambda device: False)
+    with pytest.raises(ValueError, match="no native bf16 .*use precision 'fp32' or 'auto'"):
+        Segmenter.from_model(random_model, CLASSES, PALETTE, backend="openvino",
+                             precision="bf16")  # fmt: skip
+    monkeypatch.setattr(backends_module, "installed_backends", lambda: ["torch"])
+    with pytest.raises(ValueError, match="'openvino' is not installed: pip install 'segmnv3\\["):
+        choose_backend("openvino", "cpu")
+
+
+def test_unreadable_model_file_is_named(tmp_path):
+    from segmnv3.inference import OpenVinoBackend, OrtBackend
+
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 10)
+    for backend in (OpenVinoBackend, OrtBackend):
+        with pytest.raises(ValueError, match="broken.onnx"):
+            backend.load(bad)
+
+
+def test_a_checkpoint_runs_on_every_backend(tmp_path):
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    image = np.random.default_rng(3).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    masks = [Segmenter.from_checkpoint(ckpt, backend=b, precision="fp32").predict(image)
+             for b in ("torch", "onnxruntime", "openvino")]  # fmt: skip
+    assert all(m.shape == (40, 52) for m in masks)
+    assert (masks[0] == masks[1]).mean() > 0.99 and (masks[1] == masks[2]).mean() > 0.99
