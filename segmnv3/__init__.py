@@ -3,6 +3,7 @@
 import segmnv3
 model = segmnv3.build_model("lraspp", num_classes=19)
 seg = segmnv3.Segmenter.from_checkpoint("runs/demo/best.pt")
+seg = segmnv3.Segmenter.from_pretrained("lraspp_mobilenet_v3_large.coco_with_voc_labels_v1")
 mask = seg.predict("street.png")
 
 The public names are imported when first used, so that ``import segmnv3.models`` (or
@@ -25,6 +26,8 @@ _PUBLIC = {
     "ConfusionMatrix": "segmnv3.metrics",
     "HEADS": "segmnv3.models",
     "build_model": "segmnv3.models",
+    "list_weights": "segmnv3.hub",
+    "register_weights": "segmnv3.hub",
 }
 
 __all__ = [
@@ -35,10 +38,13 @@ __all__ = [
     "__version__",
     "build_dataset",
     "build_model",
+    "list_weights",
+    "register_weights",
 ]
 
 if TYPE_CHECKING:
     from .data import DATASETS, build_dataset
+    from .hub import list_weights, register_weights
     from .inference import Segmenter
     from .metrics import ConfusionMatrix
     from .models import HEADS, build_model

@@ -7,7 +7,9 @@ resuming, ``optimizer``, ``scheduler``, ``scaler``, ``epoch``, ``iteration``, ``
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import hub
 from .config import Config, config_from_dict
-from .data.coco import VOC_CLASSES, VOC_PALETTE
 from .data.io import write_bytes_atomic
+from .hub import VOC_CLASSES, VOC_PALETTE
 from .models import build_model, load_file, state_dict_of, torchvision_model_options
 from .viz import default_palette
 
@@ -45,7 +48,7 @@ class LoadedModel:
     config: Config
     classes: list[str]
     palette: list[tuple[int, int, int]]
-    source: str  # "segmnv3" or "torchvision"
+    source: str  # "segmnv3", "torchvision" or the registry name
 
 
 def _load_state(model: nn.Module, state: dict, path) -> None:
@@ -112,3 +115,68 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         palette = VOC_PALETTE if n == 21 else default_palette(n)
         source = "torchvision"
     return LoadedModel(model.to(device).eval(), config, classes, palette, source)
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """A registry entry (``segmnv3.hub``) as a :class:`LoadedModel`: the model with its
+    weights (cached, verified, downloaded only when missing), its classes and palette, and
+    the config it is evaluated with."""
+    entry = hub.get_weights(name)
+    if entry.task != "segmentation":
+        raise ValueError(f"{name!r} are {entry.task} weights, not a segmentation model")
+    model = build_model(weights=name)
+    config = config_from_dict(entry.config)
+    palette = [tuple(c) for c in entry.palette] or default_palette(len(entry.classes))
+    return LoadedModel(model.to(device).eval(), config, list(entry.classes), palette, name)
+
+
+def load_source(
+    checkpoint: str | Path | None = None,
+    weights: str | None = None,
+    device: str | torch.device = "cpu",
+) -> LoadedModel:
+    """What a tool's ``--checkpoint FILE`` or ``--weights NAME`` names, loaded."""
+    if (checkpoint is None) == (weights is None):
+        raise ValueError("give a checkpoint file or a weights name (one of the two)")
+    return load_model(checkpoint, device) if weights is None else load_pretrained(weights, device)
+
+
+def export_weights(
+    loaded: LoadedModel,
+    out_dir: str | Path,
+    *,
+    name: str | None = None,
+    metrics: dict | None = None,
+    license: str = "",
+    source: str = "",
+) -> tuple[Path, Path]:
+    """Write ``<out_dir>/<name>-<sha256 prefix>.pth`` (the model's state dict only) and a
+    JSON card beside it (classes, palette, preprocessing, metrics, architecture, config, and
+    a file:// URL to replace by the team's own). ``segmnv3.hub.load_registry_file(card)``
+    or ``$SEGMNV3_WEIGHTS_REGISTRY`` makes the name known. Never replaces a file."""
+    buffer = io.BytesIO()
+    torch.save(loaded.model.state_dict(), buffer)
+    data = buffer.getvalue()
+    name = name or loaded.config.name
+    stem = f"{name}-{hashlib.sha256(data).hexdigest()[:8]}"
+    weights, card = Path(out_dir) / f"{stem}.pth", Path(out_dir) / f"{stem}.json"
+    for target in (weights, card):
+        if target.exists():
+            raise FileExistsError(f"{target} exists: these weights were exported already")
+    entry = hub.KnownWeights(
+        name=name,
+        url=weights.resolve().as_uri(),
+        task="segmentation",
+        architecture=model_config(loaded.config, len(loaded.classes)),
+        classes=tuple(loaded.classes),
+        palette=tuple(tuple(c) for c in loaded.palette),
+        resize=loaded.config.data.eval_resize,
+        metrics=metrics or {},
+        num_params=sum(p.numel() for p in loaded.model.parameters()),
+        source=source,
+        license=license,
+        config=loaded.config.to_dict(),
+    )
+    write_bytes_atomic(weights, data)
+    write_bytes_atomic(card, (json.dumps(entry.card(), indent=2) + "\n").encode())
+    return weights, card

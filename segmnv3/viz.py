@@ -20,7 +20,10 @@ def colorize(mask: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
     lut[: len(palette)] = np.asarray(palette, np.uint8).reshape(-1, 3)
     if len(palette) <= 255:
         lut[255] = 0
-    return lut[np.asarray(mask)]
+    mask = np.asarray(mask)
+    if mask.dtype == np.uint8:  # OpenCV's table look-up: a fifth of NumPy's indexing time
+        return cv2.LUT(cv2.merge([mask, mask, mask]), lut[None, :256])
+    return lut[mask]
 
 
 def overlay(
@@ -31,9 +34,44 @@ def overlay(
         raise ValueError(f"image {image.shape[:2]} and mask {mask.shape[:2]} sizes differ")
     colour = colorize(mask, palette)
     blended = cv2.addWeighted(image, 1 - alpha, colour, alpha, 0)
-    keep = np.asarray(mask) == 255 if len(palette) <= 255 else np.zeros(mask.shape, bool)
-    blended[keep] = image[keep]
+    if len(palette) <= 255:
+        keep = np.asarray(mask) == 255
+        if keep.any():
+            np.copyto(blended, image, where=keep[..., None])
     return blended
+
+
+def draw_legend(
+    picture: np.ndarray,
+    mask: np.ndarray,
+    classes: Sequence[str],
+    palette: Sequence[Sequence[int]],
+    max_rows: int = 12,
+) -> np.ndarray:
+    """A copy of ``picture`` with a key in its top-left corner: a swatch and the name of
+    each class present in ``mask`` (most pixels first, at most ``max_rows``), so an overlay
+    reads at a glance. The key scales with the picture's height."""
+    counts = np.bincount(np.asarray(mask).ravel(), minlength=len(classes))[: len(classes)]
+    present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:max_rows]
+    out = np.ascontiguousarray(picture).copy()
+    if not present:
+        return out
+    scale = max(0.45, min(1.0, out.shape[0] / 600))
+    row = max(10, round(22 * scale))
+    text_w = max(cv2.getTextSize(classes[i], cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)[0][0]
+                 for i in present)  # fmt: skip
+    width = min(out.shape[1], row + 8 + text_w + 6)
+    height = min(out.shape[0], row * len(present) + 6)
+    box = out[:height, :width]
+    box[:] = (box.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken behind the key
+    for k, i in enumerate(present):
+        y = 3 + k * row
+        colour = tuple(int(v) for v in palette[i])
+        cv2.rectangle(out, (4, y + 2), (row, y + row - 3), colour, thickness=-1)
+        cv2.rectangle(out, (4, y + 2), (row, y + row - 3), (255, 255, 255), thickness=1)
+        cv2.putText(out, classes[i], (row + 6, y + row - 6), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5 * scale, (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+    return out
 
 
 def confusion_image(

@@ -15,10 +15,12 @@ import torch
 
 from ..data.io import write_bytes_atomic
 from ..device import cpu_has_native_bf16
-from ..inference import installed_backends
+from ..inference import Segmenter, installed_backends
 from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
+from ..perf.serving import serving_load
 from ..perf.throughput import data_loading, train_step
+from ..perf.video import video_throughput
 from .common import ArgumentParser, positive_int, run_tool
 
 
@@ -69,6 +71,11 @@ def run(args: argparse.Namespace) -> dict:
     if Path(args.checkpoint).is_file():
         report["end_to_end"] = end_to_end(args.checkpoint, args.sizes, threads=args.threads,
                                           repeats=args.repeats)  # fmt: skip
+        if not args.skip_video:
+            seg = Segmenter.from_checkpoint(args.checkpoint, num_threads=args.threads)
+            report["video"] = video_throughput(seg, frames=args.video_frames)
+        if args.serve:
+            report["serving"] = serving_load(args.checkpoint, threads=args.threads)
     else:
         print(f"no {args.checkpoint}: end-to-end rows skipped (train the demo first)")
     report["postprocess_ms"] = label_upsampling()

@@ -38,6 +38,14 @@ def _one_line(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def add_model_source(parser: argparse.ArgumentParser, checkpoint_help: str) -> None:
+    """``--checkpoint FILE`` or ``--weights NAME`` (known weights: segmnv3-weights lists
+    them), exactly one of the two."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--checkpoint", help=checkpoint_help)
+    group.add_argument("--weights", help="known weights by name (see segmnv3-weights)")
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (the flag's name is added by argparse)."""
     if not text.strip().isdigit() or int(text) < 1:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..checkpoint import LoadedModel, load_model
+from ..checkpoint import LoadedModel, load_source
 from ..config import Config, load_config
 from ..data.io import write_bytes_atomic, write_png
 from ..device import default_device, resolve_device
@@ -23,12 +23,12 @@ from ..engine.evaluate import PredictionWriter, evaluate, format_table
 from ..inference import BACKENDS, PRECISIONS, Segmenter
 from ..metrics import json_ready
 from ..viz import confusion_image
-from .common import ArgumentParser, run_tool, show_progress
+from .common import ArgumentParser, add_model_source, run_tool, show_progress
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="eval_seg.py", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, help="segmnv3 checkpoint or torchvision .pth")
+    add_model_source(p, "segmnv3 checkpoint or torchvision .pth")
     p.add_argument("--config", help="YAML config to use instead of the checkpoint's")
     p.add_argument("--dataset", help="overrides data.dataset (cityscapes, coco, folder, ...)")
     p.add_argument("--data-root", help="overrides data.root")
@@ -76,8 +76,9 @@ def mode_of(resize: int | None, slide: Sequence[int] | None, tta: bool) -> str:
 
 
 def run(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None = None,
     *,
+    weights: str | None = None,
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
     dataset: str | None = None,
@@ -114,7 +115,8 @@ def run(
         raise ValueError(f"--slide {slide[0]} {slide[1]}: needs 1 <= STRIDE <= CROP")
     if resize is not None and resize < 0:
         raise ValueError(f"--resize {resize}: must be > 0 (or 0 for native resolution)")
-    loaded = load_model(checkpoint, resolve_device(device))
+    loaded = load_source(checkpoint, weights, resolve_device(device))
+    source = str(checkpoint or weights)
     if (slide or tta) and backend == "auto" and onnx is None:
         backend = "torch"  # the modes that need the full-resolution logits
     scorer, runs = _scorer(loaded, backend, precision, onnx, device)
@@ -129,7 +131,7 @@ def run(
     ds = eval_dataset(cfg)
     if getattr(ds, "num_classes", len(loaded.classes)) != len(loaded.classes):
         raise ValueError(
-            f"{checkpoint} predicts {len(loaded.classes)} classes but dataset "
+            f"{source} predicts {len(loaded.classes)} classes but dataset "
             f"{cfg.data.dataset!r} has {ds.num_classes}"
         )
     scales = list(scales or ([0.75, 1.0, 1.25] if tta else [1.0]))
@@ -143,7 +145,7 @@ def run(
     report = {
         **res.metrics,
         "classes": list(loaded.classes),
-        "checkpoint": str(checkpoint),
+        "checkpoint": source,
         "onnx": str(onnx) if onnx else None,
         "runtime": runs,
         "dataset": cfg.data.dataset,
@@ -202,7 +204,7 @@ def _run_args(args: argparse.Namespace) -> dict:
     options = vars(args).copy()
     options["progress"] = show_progress(options.pop("no_progress"))
     try:
-        return run(options.pop("checkpoint"), **options)
+        return run(**options)
     finally:
         du.cleanup()
 

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..checkpoint import load_model
+from .. import hub
+from ..checkpoint import export_weights, load_checkpoint, load_model, load_source
 from ..data import FolderSegmentation
 from ..data.io import IMAGE_EXTENSIONS, read_image, write_bytes_atomic
 from ..engine.builders import eval_dataset
@@ -24,14 +25,17 @@ from ..inference.int8 import quantize_int8
 from ..inference.onnx import check_onnx, export_onnx, ort_session
 from ..metrics import ConfusionMatrix
 from ..perf.timing import interleaved_latency
-from .common import ArgumentParser, positive_int, run_tool
+from .common import ArgumentParser, add_model_source, positive_int, run_tool
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="export_seg.py", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--output", required=True, help="the .onnx file to write")
+    add_model_source(p, "segmnv3 checkpoint or torchvision .pth")
+    p.add_argument("--format", choices=("onnx", "weights"), default="onnx",
+                   help="onnx, or weights: <name>-<sha256>.pth + a JSON card to share")  # fmt: skip
+    p.add_argument("--output", required=True, help="the .onnx file (onnx) or a folder (weights)")
+    p.add_argument("--name", help="weights: the name to share them under (default: run name)")
+    p.add_argument("--license", default="", help="weights: the licence written in the card")
     p.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
     p.add_argument("--calib", help="image folder, folder dataset, or dataset[:split]")
     p.add_argument("--calib-count", type=positive_int, default=32, help="calibration images")
@@ -72,9 +76,10 @@ def _miou(segmenter: Segmenter, items, num_classes: int) -> float:
 
 
 def export_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     output: str | Path,
     *,
+    weights: str | None = None,
     check_sizes=((64, 64), (97, 131), (256, 512)),
     int8: bool = False,
     calib: str | None = None,
@@ -92,19 +97,21 @@ def export_checkpoint(
     output = Path(output)
     targets = [output] + ([output.with_suffix(".int8.onnx")] if int8 else [])
     for target in targets:
-        if target.resolve() == Path(checkpoint).resolve():
+        if checkpoint is not None and target.resolve() == Path(checkpoint).resolve():
             raise ValueError(f"--output {target} is the checkpoint itself: choose another name")
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists: choose another --output, or --overwrite")
-    loaded = load_model(checkpoint)
+    loaded = load_source(checkpoint, weights)
     resize = loaded.config.data.eval_resize
-    export_onnx(loaded.model, output, classes=loaded.classes, palette=loaded.palette,
-                resize=resize)  # fmt: skip
-    log(f"exported {output} ({output.stat().st_size / 1e6:.1f} MB)")
-    session = ort_session(output, num_threads=num_threads)
-    rows = check_onnx(loaded.model, session, check_sizes)
+    data = export_onnx(loaded.model, None, classes=loaded.classes, palette=loaded.palette,
+                       resize=resize)  # fmt: skip
+    # Checked before it is written: a file that fails its check is never left behind.
+    rows = check_onnx(loaded.model, ort_session(data, num_threads=num_threads), check_sizes)
+    write_bytes_atomic(output, data)
+    log(f"exported {output} ({len(data) / 1e6:.1f} MB)")
     for r in rows:
-        log(f"  check {r['size'][0]}×{r['size'][1]}: max |logit diff| {r['max_abs_diff']:.2e}, "
+        log(f"  check {r['size'][0]}×{r['size'][1]}: max |logit diff| {r['max_abs_diff']:.2e} "
+            f"(logits up to {r['max_abs_logit']:.1f}), "
             f"argmax agreement {100 * r['argmax_agreement']:.3f}%")  # fmt: skip
     report: dict = {"onnx": str(output), "check": rows}
     if not int8:
@@ -162,10 +169,34 @@ def compare_int8(loaded, fp32_path, int8_path, calibration, held_out, speed_size
     return out
 
 
+def share_checkpoint(checkpoint, out_dir, *, name=None, license="", log=print) -> dict:
+    """``--format weights``: the weights file and card of a checkpoint, with the metrics of
+    its best evaluation (``best_miou`` of a training checkpoint)."""
+    loaded = load_model(checkpoint)
+    state = load_checkpoint(checkpoint)
+    metrics = {}
+    if isinstance(state.get("best_miou"), float) and state["best_miou"] >= 0:
+        metrics = {"dataset": loaded.config.data.dataset, "split": loaded.config.data.val_split,
+                   "mIoU": round(100 * state["best_miou"], 2)}  # fmt: skip
+    source = f"segmnv3 checkpoint {Path(checkpoint).name}"
+    weights, card = export_weights(loaded, out_dir, name=name, metrics=metrics, license=license,
+                                   source=source)  # fmt: skip
+    log(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and its card {card}")
+    log(f"share them: upload the .pth, put its URL in the card, and load the card with "
+        f"segmnv3.hub.load_registry_file or ${hub.REGISTRY_ENV}")  # fmt: skip
+    return {"weights": str(weights), "card": str(card)}
+
+
 def run(args: argparse.Namespace) -> dict:
+    if args.format == "weights":
+        if args.checkpoint is None:
+            raise ValueError("--format weights shares a --checkpoint (known weights are shared)")
+        return share_checkpoint(args.checkpoint, args.output, name=args.name,
+                                license=args.license)  # fmt: skip
     report = export_checkpoint(
         args.checkpoint,
         args.output,
+        weights=args.weights,
         int8=args.int8,
         calib=args.calib,
         calib_count=args.calib_count,

@@ -1,6 +1,8 @@
-"""Predict masks for images: files, folders or globs in, PNGs of class ids out.
+"""Predict masks for images and videos: files, folders, globs or a camera in; PNGs of class
+ids and overlay videos out.
 
     segmnv3-predict --checkpoint runs/demo/best.pt photos/ --out masks/ --color --overlay
+    segmnv3-predict --weights lraspp_mobilenet_v3_large.coco_with_voc_labels_v1 street.jpg --out m/
 
 Output names: each mask is ``<out>/<path>.png``, where ``<path>`` is the input's path
 relative to the deepest folder shared by all inputs, without its extension (``photos/a/x.jpg``
@@ -8,6 +10,10 @@ and ``photos/b/x.jpg`` give ``a/x.png`` and ``b/x.png``); colour masks and overl
 ``<out>/color/`` and ``<out>/overlay/`` under the same names. Nothing is written when two
 inputs would share an output name, when an output would be an input file, or when an
 output exists already (unless ``--overwrite``, which still never touches an input).
+
+Videos (``.mp4 .avi .mov .mkv``) and ``--camera N`` give an overlay video ``<out>/<path>.mp4``
+(``.avi`` for an .avi) at the source's frame rate and size, and with ``--frames`` a mask PNG
+per frame in ``<out>/<path>.frames/``.
 """
 
 from __future__ import annotations
@@ -23,13 +29,17 @@ from tqdm import tqdm
 from ..data.io import IMAGE_EXTENSIONS, write_png
 from ..device import default_device
 from ..inference import BACKENDS, PRECISIONS, Segmenter
-from .common import ArgumentParser, positive_int, run_tool, show_progress
+from ..inference.stream import VIDEO_EXTENSIONS, segment_video
+from .common import ArgumentParser, add_model_source, positive_int, run_tool, show_progress
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="predict_seg.py", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("--checkpoint", required=True, help=".pt checkpoint or exported .onnx")
+    p.add_argument("inputs", nargs="*", help="image or video files, folders or glob patterns")
+    p.add_argument("--camera", type=int, metavar="N", help="segment camera N (Ctrl-C stops)")
+    p.add_argument("--frames", action="store_true", help="videos: also a mask PNG per frame")
+    p.add_argument("--max-frames", type=positive_int, help="videos: stop after N frames")
+    add_model_source(p, ".pt checkpoint, torchvision .pth or exported .onnx")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--backend", default="auto",
                    help=f"auto (the fastest installed), {', '.join(BACKENDS)}")  # fmt: skip
@@ -44,14 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns → image paths."""
+    """Files, folders (their images and videos, sorted) and glob patterns → paths."""
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in MEDIA_EXTENSIONS)
             if not found:
-                raise FileNotFoundError(f"no images in folder {p}")
+                raise FileNotFoundError(f"no images or videos in folder {p}")
             paths += found
         elif p.is_file():
             paths.append(p)
@@ -64,16 +74,16 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 
 
 def output_names(paths: Sequence[Path]) -> list[Path]:
-    """Each input's output name (relative, ``.png``): its path under the inputs' deepest
+    """Each input's output name (relative, no suffix): its path under the inputs' deepest
     common folder. Raises when two inputs would share a name."""
     absolute = [p.resolve() for p in paths]
     root = Path(os.path.commonpath([p.parent for p in absolute])) if absolute else Path()
-    names = [p.relative_to(root).with_suffix(".png") for p in absolute]
+    names = [p.relative_to(root).with_suffix("") for p in absolute]
     seen: dict[Path, Path] = {}
     for path, name in zip(paths, names, strict=True):
         if name in seen:
             raise ValueError(
-                f"{seen[name]} and {path} would both be written as {name}: rename one of them "
+                f"{seen[name]} and {path} would both be written as {name}.*: rename one of them "
                 "or predict them in separate runs"
             )
         seen[name] = path
@@ -83,14 +93,15 @@ def output_names(paths: Sequence[Path]) -> list[Path]:
 def plan_outputs(
     paths: Sequence[Path], out_dir: Path, kinds: Sequence[str], overwrite: bool
 ) -> list[dict[str, Path]]:
-    """Per input, the file of each output kind (``mask``, ``color``, ``overlay``), checked
-    before anything is written: never an input, never an existing file unless
-    ``overwrite``."""
+    """Per input, the file of each output kind (images: ``mask``, ``color``, ``overlay``;
+    videos: ``video``, ``frames``), checked before anything is written: never an input,
+    never an existing file unless ``overwrite``."""
     inputs = {p.resolve() for p in paths}
-    subfolder = {"mask": Path(), "color": Path("color"), "overlay": Path("overlay")}
     plans = []
-    for name in output_names(paths):
-        plan = {kind: out_dir / subfolder[kind] / name for kind in kinds}
+    for path, name in zip(paths, output_names(paths), strict=True):
+        video = path.suffix.lower() in VIDEO_EXTENSIONS
+        wanted = [k for k in kinds if (k in VIDEO_KINDS) == video]
+        plan = {kind: _output(out_dir, name, kind, path.suffix.lower()) for kind in wanted}
         for target in plan.values():
             if target.resolve() in inputs:
                 raise ValueError(f"{target} is an input image: choose another --out folder")
@@ -103,6 +114,19 @@ def plan_outputs(
     return plans
 
 
+VIDEO_KINDS = ("video", "frames")
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+
+
+def _output(out_dir: Path, name: Path, kind: str, suffix: str) -> Path:
+    if kind == "video":
+        return out_dir / name.with_name(name.name + (".avi" if suffix == ".avi" else ".mp4"))
+    if kind == "frames":
+        return out_dir / name.with_name(name.name + ".frames")
+    folder = {"mask": Path(), "color": Path("color"), "overlay": Path("overlay")}[kind]
+    return out_dir / folder / name.with_name(name.name + ".png")
+
+
 def predict_files(
     segmenter: Segmenter,
     inputs: Iterable[str],
@@ -111,32 +135,65 @@ def predict_files(
     color: bool = False,
     overlay: bool = False,
     overwrite: bool = False,
+    frames: bool = False,
+    max_frames: int | None = None,
     progress: bool = True,
+    log=print,
 ) -> list[Path]:
-    """Write a mask of class ids per image (and colour masks and overlays on request),
-    named as the module's docstring says. Returns the mask paths."""
+    """Write a mask of class ids per image (and colour masks and overlays on request) and
+    an overlay video per video (and mask PNGs per frame on request), named as the module's
+    docstring says. Returns the mask and video paths."""
     paths = expand_inputs(inputs)
-    kinds = ["mask"] + ["color"] * color + ["overlay"] * overlay
+    kinds = ["mask", "video"] + ["color"] * color + ["overlay"] * overlay + ["frames"] * frames
     plans = plan_outputs(paths, Path(out_dir), kinds, overwrite)
-    for path, plan in tqdm(list(zip(paths, plans, strict=True)), desc="predict",
-                           disable=not progress):  # fmt: skip
+    images = [(p, plan) for p, plan in zip(paths, plans, strict=True) if "mask" in plan]
+    for path, plan in zip(paths, plans, strict=True):
+        if "video" in plan:
+            report = segment_video(segmenter, path, plan["video"], frames_dir=plan.get("frames"),
+                                   max_frames=max_frames, progress=progress)  # fmt: skip
+            log(_summary(report))
+    for path, plan in tqdm(images, desc="predict", disable=not progress or not images):
         mask = segmenter.predict(path)
         write_png(plan["mask"], mask)
         if color:
             write_png(plan["color"], segmenter.colorize(mask))
         if overlay:
             write_png(plan["overlay"], segmenter.overlay(path, mask))
-    return [plan["mask"] for plan in plans]
+    return [plan.get("mask", plan.get("video")) for plan in plans]
+
+
+def _summary(report: dict) -> str:
+    return (f"{report['source']}: {report['frames']} frames in {report['seconds']:.1f} s, "
+            f"{report['fps']:.1f} frames/s ({report['runtime']}); wrote "
+            f"{report['video']}")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> list[Path]:
-    seg = Segmenter.from_checkpoint(args.checkpoint, args.device, args.backend, args.precision,
-                                    num_threads=args.threads)  # fmt: skip
+    options = {"device": args.device, "backend": args.backend, "precision": args.precision,
+               "num_threads": args.threads}  # fmt: skip
+    if args.weights:
+        seg = Segmenter.from_pretrained(args.weights, **options)
+    else:
+        seg = Segmenter.from_checkpoint(args.checkpoint, **options)
     print(f"running {seg.describe()}")
-    written = predict_files(seg, args.inputs, args.out, color=args.color, overlay=args.overlay,
-                            overwrite=args.overwrite,
-                            progress=show_progress(args.no_progress))  # fmt: skip
-    print(f"wrote {len(written)} masks to {args.out}")
+    progress = show_progress(args.no_progress)
+    if not args.inputs and args.camera is None:
+        raise ValueError("give image or video inputs, or --camera N")
+    written = []
+    if args.camera is not None:
+        out = Path(args.out) / f"camera{args.camera}.mp4"
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"{out} exists: choose another --out folder, or --overwrite")
+        frames_dir = out.with_suffix(".frames") if args.frames else None
+        print(_summary(segment_video(seg, args.camera, out, frames_dir=frames_dir,
+                                     max_frames=args.max_frames, progress=progress)))  # fmt: skip
+        written.append(out)
+    if args.inputs:
+        written += predict_files(seg, args.inputs, args.out, color=args.color,
+                                 overlay=args.overlay, overwrite=args.overwrite,
+                                 frames=args.frames, max_frames=args.max_frames,
+                                 progress=progress)  # fmt: skip
+    print(f"wrote {len(written)} outputs to {args.out}")
     return written
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..hub import VOC_CLASSES, VOC_PALETTE
 from ..viz import default_palette
 from .base import SegmentationDataset
 from .io import check_same_size, read_image, read_mask, write_png
@@ -42,15 +43,6 @@ COCO_CATEGORIES = [
 
 # torchvision's 21-class protocol: background + the 20 VOC classes, by COCO category id.
 VOC_CATEGORY_IDS = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]
-VOC_CLASSES = [
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
-]  # fmt: skip
-VOC_PALETTE = [
-    ((i >> 0 & 1) << 7 | (i >> 3 & 1) << 6, (i >> 1 & 1) << 7 | (i >> 4 & 1) << 6,
-     (i >> 2 & 1) << 7) for i in range(21)
-]  # fmt: skip
 log = logging.getLogger(__name__)
 TRAIN_MIN_AREA = 1000  # torchvision drops train images whose kept annotations cover <= this
 

@@ -46,16 +46,21 @@ def _jpeg_complete(data: bytes) -> bool:
 def _read_bytes(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
+    return check_complete(np.fromfile(path, dtype=np.uint8), path)
+
+
+def check_complete(data: np.ndarray, name) -> np.ndarray:
+    """``data`` (an encoded image's bytes), or a ValueError naming ``name`` when it is
+    empty or cut off. OpenCV decodes a truncated PNG or JPEG into a partly grey picture with
+    only a warning: the structure is checked so that a cut-off download is an error, not a
+    wrong label."""
     if data.size == 0:
-        raise ValueError(f"{path}: file is empty")
-    # OpenCV decodes a truncated PNG or JPEG into a partly grey picture with only a warning:
-    # check the file's structure so that a cut-off download is an error, not a wrong label.
+        raise ValueError(f"{name}: file is empty")
     raw = data.tobytes()
     if raw.startswith(PNG_MAGIC) and not _png_complete(raw):
-        raise ValueError(f"{path}: truncated PNG (its chunks end before IEND)")
+        raise ValueError(f"{name}: truncated PNG (its chunks end before IEND)")
     if raw.startswith(JPEG_MAGIC) and not _jpeg_complete(raw):
-        raise ValueError(f"{path}: truncated JPEG (no end-of-image marker after the scan)")
+        raise ValueError(f"{name}: truncated JPEG (no end-of-image marker after the scan)")
     return data
 
 
@@ -65,10 +70,15 @@ def read_image(path: str | Path, exif: bool = True) -> np.ndarray:
     ``exif=True`` turns the picture upright as its EXIF orientation says (as viewers show
     it); datasets read with ``exif=False``, the pixels as stored, like their masks."""
     path = Path(path)
+    return decode_image(_read_bytes(path), path, exif)
+
+
+def decode_image(data: np.ndarray, name, exif: bool = True) -> np.ndarray:
+    """Encoded image bytes (checked with :func:`check_complete`) → RGB uint8 H×W×3."""
     flags = cv2.IMREAD_COLOR if exif else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    image = cv2.imdecode(_read_bytes(path), flags)
+    image = cv2.imdecode(data, flags)
     if image is None:
-        raise ValueError(f"{path}: cannot decode image (corrupt or not an image)")
+        raise ValueError(f"{name}: cannot decode image (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

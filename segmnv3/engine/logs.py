@@ -13,7 +13,7 @@ import torch
 from ..config import Config
 from ..data.io import write_bytes_atomic, write_png
 from ..data.transforms import denormalize
-from ..viz import overlay
+from ..viz import draw_legend, overlay
 from . import distributed as du
 from .evaluate import predict_labels
 
@@ -69,15 +69,17 @@ class RunLog:
 
 
 @torch.no_grad()
-def write_visuals(model, dataset, palette, out_dir: Path, count: int, device) -> None:
-    """For the first ``count`` items: image | ground truth overlay | prediction overlay."""
+def write_visuals(model, dataset, classes, palette, out_dir: Path, count: int, device) -> None:
+    """For the first ``count`` items: image | ground truth overlay | prediction overlay,
+    each overlay with a key of the classes in it."""
     model.eval()
     for i in range(min(count, len(dataset))):
         image, mask = dataset[i]
         pred = predict_labels(model, image[None].to(device))[0].cpu().numpy()
         rgb = denormalize(image)
-        truth = overlay(rgb, mask.numpy().astype(np.uint8), palette)
-        guess = overlay(rgb, pred.astype(np.uint8), palette)
+        truth, guess = mask.numpy().astype(np.uint8), pred.astype(np.uint8)
+        truth = draw_legend(overlay(rgb, truth, palette), truth, classes, palette)
+        guess = draw_legend(overlay(rgb, guess, palette), guess, classes, palette)
         gap = np.full((rgb.shape[0], 4, 3), 255, np.uint8)
         write_png(
             out_dir / f"{dataset.filename(i)}.png",

@@ -182,9 +182,8 @@ def _finish(run: Run) -> None:
     if du.is_main() and best.is_file():
         run.model.load_state_dict(load_checkpoint(best)["model"])
         t = run.config.train
-        write_visuals(
-            run.model, run.val_set, run.palette, run.run_dir / "vis", t.num_vis, run.device
-        )
+        write_visuals(run.model, run.val_set, run.classes, run.palette, run.run_dir / "vis",
+                      t.num_vis, run.device)  # fmt: skip
 
 
 def train(

@@ -15,6 +15,8 @@ The rewrites below keep all three in uint8.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def quantize_int8(
     N×3×H×W float32 arrays prepared exactly as for inference). The int8 model's only
     output is ``labels``."""
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     # The full-resolution tail (the upsampling that makes ``logits``) is left out of the
@@ -56,18 +58,18 @@ def quantize_int8(
     int8_path = Path(int8_path)
     pre = int8_path.with_suffix(".pre.onnx")
     tmp = int8_path.with_suffix(".tmp.onnx")
+    inputs = list(calibration)
+    options = {
+        "quant_format": QuantFormat.QDQ,
+        "per_channel": True,
+        "activation_type": QuantType.QUInt8,
+        "weight_type": QuantType.QInt8,
+        "nodes_to_exclude": tail,
+    }
     try:
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(tmp),
-            _Calibration(calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=tail,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its progress
+            _quantize(pre, tmp, inputs, options)
         proto = onnx.load(str(tmp))
         uint8_hard_sigmoid(proto)
         _uint8_tail(proto)
@@ -78,6 +80,19 @@ def quantize_int8(
     finally:
         for p in (pre, tmp):
             p.unlink(missing_ok=True)
+
+
+def _quantize(pre: Path, tmp: Path, inputs: list[np.ndarray], options: dict) -> None:
+    from onnxruntime.quantization import CalibrationMethod, quantize_static
+
+    try:
+        # Ranges from the 99.99th percentile, not the extremes: on the demo model's held-out
+        # images, mIoU -0.66 against fp32 instead of -1.20 with min/max.
+        quantize_static(str(pre), str(tmp), _Calibration(inputs),
+                        calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": 99.99}, **options)  # fmt: skip
+    except ValueError:  # a tensor with no spread has no percentile histogram: min/max
+        quantize_static(str(pre), str(tmp), _Calibration(inputs), **options)
 
 
 def _scalar(initializers: dict, name: str):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +13,15 @@ from PIL import Image, ImageOps
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..checkpoint import load_model
+from ..checkpoint import load_model, load_pretrained
 from ..data.io import read_image
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..device import resolve_device
 from ..postprocess import upsample_argmax
-from ..viz import colorize, overlay
+from ..viz import colorize, draw_legend, overlay
 from .backends import BACKENDS, Backend, TorchBackend, choose_backend
 from .onnx import export_onnx, load_onnx_metadata
+from .stream import stream_masks
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
 
@@ -80,6 +81,7 @@ class Segmenter:
         self.backend, self.classes = backend, list(classes)
         self.palette = [tuple(int(v) for v in c) for c in palette]
         self.resize, self.batch_size = resize, batch_size
+        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
         # Normalisation as one multiply-add on the uint8 values: x * scale + shift.
         std64, mean64 = np.asarray(std, np.float64), np.asarray(mean, np.float64)
         self._scale = torch.tensor(1.0 / (255.0 * std64), dtype=torch.float32).view(3, 1, 1)
@@ -118,6 +120,27 @@ class Segmenter:
         runner = BACKENDS[kind].load(path, str(dev), num_threads, precision)
         return cls(runner, meta["classes"], meta["palette"], resize=meta["resize"],
                    mean=meta["mean"], std=meta["std"], batch_size=batch_size)  # fmt: skip
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str,
+        device: str = "cpu",
+        backend: str = "auto",
+        precision: str = "auto",
+        *,
+        batch_size: int = 4,
+        num_threads: int | None = None,
+    ) -> Segmenter:
+        """From known weights by name (``segmnv3.list_weights()``): cached in torch.hub's
+        folder, verified, downloaded only when missing (never with ``SEGMNV3_OFFLINE=1``).
+        Preprocessing is the entry's (e.g. shorter side 520). Other arguments as in
+        :meth:`from_checkpoint`."""
+        loaded = load_pretrained(name)
+        return cls.from_model(loaded.model, loaded.classes, loaded.palette,
+                              resize=loaded.config.data.eval_resize, device=device,
+                              backend=backend, precision=precision, batch_size=batch_size,
+                              num_threads=num_threads)  # fmt: skip
 
     @classmethod
     def from_model(
@@ -224,10 +247,24 @@ class Segmenter:
         """Class probabilities, K×H×W float32, at each input's resolution."""
         return self._map(x, self._proba)
 
+    def stream(
+        self, source: str | Path | int | Iterable[np.ndarray], depth: int = 4
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(frame, mask)`` for each frame of a video file, a camera index or an iterable of
+        RGB uint8 frames, in order. Frames are decoded ahead in a thread (at most ``depth``),
+        so decoding overlaps the network; a truncated file raises a
+        :class:`~segmnv3.inference.stream.VideoError` naming it and the frame, after the
+        frames before it."""
+        return stream_masks(self.predict, source, depth)
+
     def colorize(self, mask: np.ndarray) -> np.ndarray:
         """RGB uint8 picture of a mask in the class palette."""
         return colorize(mask, self.palette)
 
-    def overlay(self, image: ImageLike, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-        """The mask's colours blended over the image (RGB uint8)."""
-        return overlay(to_rgb(image), mask, self.palette, alpha)
+    def overlay(
+        self, image: ImageLike, mask: np.ndarray, alpha: float = 0.5, legend: bool = True
+    ) -> np.ndarray:
+        """The mask's colours blended over the image (RGB uint8), with a key of the classes
+        present (``legend=False``: without)."""
+        picture = overlay(to_rgb(image), mask, self.palette, alpha)
+        return draw_legend(picture, mask, self.classes, self.palette) if legend else picture

@@ -7,9 +7,10 @@ from pathlib import Path
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .. import hub
 from .heads import DeepLabV3Head, FCNHead, LRASPPHead
 from .mobilenetv3 import MobileNetV3Backbone
-from .weights import load_backbone_weights
+from .weights import load_backbone_weights, load_file, state_dict_of, torchvision_model_options
 
 HEADS: dict[str, type[nn.Module]] = {
     "lraspp": LRASPPHead,
@@ -51,8 +52,8 @@ def _upsample(x: Tensor, size) -> Tensor:
 
 
 def build_model(
-    head: str,
-    num_classes: int,
+    head: str | None = None,
+    num_classes: int | None = None,
     *,
     backbone: str = "mobilenet_v3_large",
     reduced_tail: bool = True,
@@ -61,6 +62,7 @@ def build_model(
     aux: bool = False,
     pretrained_backbone: str | Path | None = None,
     bn_momentum: float = 0.01,
+    weights: str | Path | None = None,
     **head_options,
 ) -> SegmentationModel:
     """Build a MobileNetV3 segmentation model.
@@ -73,16 +75,24 @@ def build_model(
         dilated: the last stage uses dilation instead of stride (output stride 16, not 32).
         width_mult: channel multiplier; channels are rounded to multiples of 8.
         aux: add an auxiliary FCN head on the stride-8 features (``"aux"`` output).
-        pretrained_backbone: a local torchvision ImageNet ``mobilenet_v3_large`` state-dict file.
+        pretrained_backbone: ImageNet weights for the backbone: a registry name
+            (``segmnv3.hub``; ``"imagenet"`` is ``<backbone>.imagenet1k_v1``, torchvision's
+            default) or a local torchvision ``mobilenet_v3_*`` state-dict file.
         bn_momentum: the backbone's BN momentum (0.01 as in the paper; larger for short runs).
+        weights: a whole trained model: a registry name (e.g.
+            ``"lraspp_mobilenet_v3_large.coco_with_voc_labels_v1"``) or a torchvision
+            segmentation state-dict file. The architecture comes from the weights; ``head`` and
+            ``num_classes``, when given, must match it.
         head_options: passed to the head's constructor (e.g. ``pool="paper"`` for LR-ASPP).
 
     With ``reduced_tail=False`` the state-dict keys equal torchvision's, so its
     ``lraspp_mobilenet_v3_large`` / ``deeplabv3_mobilenet_v3_large`` checkpoints load strictly.
     """
+    if weights is not None:
+        return _pretrained_model(weights, head, num_classes)
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of {sorted(HEADS)}")
-    if num_classes < 1:
+    if num_classes is None or num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     body = MobileNetV3Backbone(backbone, width_mult, reduced_tail, dilated, bn_momentum)
     low, high = body.out_channels["low"], body.out_channels["high"]
@@ -90,5 +100,28 @@ def build_model(
     aux_classifier = FCNHead(low, high, num_classes, in_feature="low") if aux else None
     model = SegmentationModel(body, classifier, aux_classifier)
     if pretrained_backbone is not None:
-        load_backbone_weights(model.backbone, pretrained_backbone)
+        if pretrained_backbone == "imagenet":
+            pretrained_backbone = f"{backbone}.imagenet1k_v1"
+        load_backbone_weights(model.backbone, hub.weights_file(pretrained_backbone))
+    return model
+
+
+def _pretrained_model(weights: str | Path, head: str | None, num_classes: int | None):
+    """The model a registry entry or a torchvision segmentation file describes, loaded."""
+    path = hub.weights_file(weights)
+    state = state_dict_of(load_file(path), path)
+    if Path(weights).is_file():
+        options = torchvision_model_options(state)
+    else:
+        entry = hub.get_weights(str(weights))
+        if entry.task != "segmentation":
+            raise ValueError(f"{weights!r} are backbone weights: use pretrained_backbone=")
+        options = dict(entry.architecture)
+    for key, given in (("head", head), ("num_classes", num_classes)):
+        if given is not None and given != options[key]:
+            raise ValueError(
+                f"weights {str(weights)!r} are for {key}={options[key]!r}, not {given!r}"
+            )
+    model = build_model(**options)
+    model.load_state_dict(state, strict=True)
     return model

@@ -87,7 +87,18 @@ def _one_prediction(backend: str, precision: str, h: int, w: int, head: str) -> 
     seg = Segmenter.from_model(model, [str(i) for i in range(21)], [(0, 0, 0)] * 21,
                                backend=backend, precision=precision)  # fmt: skip
     seg.predict(cv2.resize(sample_scene(256, 512), (w, h)))
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return peak_rss_mib()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux carries
+    ru_maxrss over from the parent through fork and exec, so a child would report the
+    parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KiB
 
 
 if __name__ == "__main__":

@@ -81,14 +81,19 @@ def inference_table(
     return rows
 
 
-def runtime_paths(int8: bool = True) -> list[tuple[str, str]]:
-    """Every (backend, precision) this machine can run, fastest arithmetic included: bf16
-    on OpenVINO only where it is native (OpenVINO would silently run fp32); PyTorch's bf16
-    always (emulated where not native, and labelled so); int8 on each ONNX runtime."""
+def runtime_paths(int8: bool = True, emulated_bf16: bool = False) -> list[tuple[str, str]]:
+    """Every (backend, precision) this machine runs at speed: bf16 where the CPU has it
+    natively (``emulated_bf16`` adds PyTorch's emulation elsewhere: 8× slower than fp32 on an
+    AVX2 CPU, measured); int8 on each ONNX runtime."""
     paths = []
     for backend in installed_backends():
         precisions = ["fp32"]
-        if backend == "torch" or (backend == "openvino" and cpu_has_native_bf16()):
+        if (
+            cpu_has_native_bf16()
+            and backend != "onnxruntime"
+            or backend == "torch"
+            and emulated_bf16
+        ):
             precisions.append("bf16")
         if int8 and backend != "torch":
             precisions.append("int8")

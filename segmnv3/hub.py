@@ -1,0 +1,294 @@
+"""Known weights by name: a registry, torch.hub's cache, verified downloads, offline first.
+
+A name resolves to a file in torch.hub's checkpoint folder (``$TORCH_HOME/hub/checkpoints``)
+under torchvision's file name, so a file torchvision downloaded already is used as it is.
+Every file is checked against the SHA-256 prefix its name carries before it is loaded (and
+loaded with ``weights_only=True``). The network is used only when the file is missing and
+``SEGMNV3_OFFLINE`` is not set; a download goes to a ``.partial`` file that is renamed only
+once complete and verified, so an interrupted one leaves nothing in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+OFFLINE_ENV = "SEGMNV3_OFFLINE"
+REGISTRY_ENV = "SEGMNV3_WEIGHTS_REGISTRY"  # JSON files of extra entries, os.pathsep-separated
+
+# torchvision's 21 classes for its COCO_WITH_VOC_LABELS weights (background + the 20 VOC
+# classes) and the VOC palette.
+VOC_CLASSES = [
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+]  # fmt: skip
+VOC_PALETTE = [
+    ((i >> 0 & 1) << 7 | (i >> 3 & 1) << 6, (i >> 1 & 1) << 7 | (i >> 4 & 1) << 6,
+     (i >> 2 & 1) << 7) for i in range(21)
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """One entry of the registry. ``architecture`` holds ``build_model`` options (for a
+    backbone: ``{"backbone": ...}``); ``config`` the config a segmentation entry is
+    evaluated with (dataset, eval resize)."""
+
+    name: str
+    url: str
+    task: str  # "segmentation" or "backbone"
+    architecture: dict
+    classes: tuple = ()
+    palette: tuple = ()
+    resize: int | None = None  # shorter side at inference
+    metrics: dict = field(default_factory=dict)
+    num_params: int = 0
+    source: str = ""
+    license: str = ""
+    config: dict = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        return Path(urllib.parse.urlparse(self.url).path).name
+
+    @property
+    def sha256_prefix(self) -> str:
+        """The hex digits after the last ``-`` of the file name (torchvision's convention)."""
+        found = re.search(r"-([0-9a-f]{6,64})\.[A-Za-z0-9]+$", self.filename)
+        if not found:
+            raise ValueError(f"weights {self.name!r}: {self.filename} carries no SHA-256 prefix")
+        return found.group(1)
+
+    def card(self) -> dict:
+        return asdict(self)
+
+
+_TV = "https://download.pytorch.org/models/"
+_COCO_VOC = {"dataset": "COCO val2017, VOC classes"}
+_SEG_CONFIG = {"data": {"dataset": "coco", "options": {"categories": "voc"}, "eval_resize": 520}}
+_TV_SOURCE, _TV_LICENSE = "torchvision 0.29 (PyTorch)", "BSD-3-Clause"
+
+
+def _torchvision_segmentation(head: str, url: str, aux: bool, miou: float, params: int):
+    return KnownWeights(
+        name=f"{head}_mobilenet_v3_large.coco_with_voc_labels_v1",
+        url=_TV + url,
+        task="segmentation",
+        architecture={"head": head, "num_classes": 21, "reduced_tail": False, "aux": aux},
+        classes=tuple(VOC_CLASSES),
+        palette=tuple(VOC_PALETTE),
+        resize=520,
+        metrics={**_COCO_VOC, "mIoU": miou, "pixel_acc": 91.2},
+        num_params=params,
+        source=_TV_SOURCE,
+        license=_TV_LICENSE,
+        config={**_SEG_CONFIG, "model": {"head": head, "reduced_tail": False, "aux": aux}},
+    )
+
+
+def _torchvision_backbone(arch: str, version: str, url: str, acc1: float, params: int):
+    return KnownWeights(
+        name=f"{arch}.imagenet1k_{version}",
+        url=_TV + url,
+        task="backbone",
+        architecture={"backbone": arch},
+        resize=None,
+        metrics={"dataset": "ImageNet-1K val", "acc@1": acc1},
+        num_params=params,
+        source=_TV_SOURCE,
+        license=_TV_LICENSE,
+    )
+
+
+WEIGHTS: dict[str, KnownWeights] = {
+    w.name: w
+    for w in (
+        _torchvision_segmentation(
+            "lraspp", "lraspp_mobilenet_v3_large-d234d4ea.pth", False, 57.9, 3_221_538
+        ),  # fmt: skip
+        _torchvision_segmentation(
+            "deeplabv3", "deeplabv3_mobilenet_v3_large-fc3c493d.pth", True, 60.3, 11_029_328
+        ),  # fmt: skip
+        _torchvision_backbone(
+            "mobilenet_v3_large", "v1", "mobilenet_v3_large-8738ca79.pth", 74.042, 5_483_032
+        ),  # fmt: skip
+        _torchvision_backbone(
+            "mobilenet_v3_large", "v2", "mobilenet_v3_large-5c1a4163.pth", 75.274, 5_483_032
+        ),  # fmt: skip
+        _torchvision_backbone(
+            "mobilenet_v3_small", "v1", "mobilenet_v3_small-047dcff4.pth", 67.668, 2_542_856
+        ),  # fmt: skip
+    )
+}
+_loaded_registry_files: set[str] = set()
+
+
+def register_weights(entry: KnownWeights | dict, *, replace: bool = False) -> KnownWeights:
+    """Add an entry (or its card, a dict) to the registry: a team's own weights, served
+    from http(s) or file:// URLs through the same cache and checks."""
+    if isinstance(entry, dict):
+        entry = KnownWeights(**{k: _frozen(v) if k in ("classes", "palette") else v
+                                for k, v in entry.items()})  # fmt: skip
+    if entry.task not in ("segmentation", "backbone"):
+        raise ValueError(f"weights {entry.name!r}: task {entry.task!r}; segmentation or backbone")
+    entry.sha256_prefix  # noqa: B018  (raises for a file name without one)
+    if entry.name in WEIGHTS and not replace and WEIGHTS[entry.name] != entry:
+        raise ValueError(f"weights {entry.name!r} are registered already (replace=True)")
+    WEIGHTS[entry.name] = entry
+    return entry
+
+
+def _frozen(value):
+    return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+
+
+def load_registry_file(path: str | Path) -> list[str]:
+    """Register the entries of a JSON file (one card or a list of cards); returns names."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"weights registry file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    cards = data if isinstance(data, list) else [data]
+    try:
+        return [register_weights(card, replace=True).name for card in cards]
+    except TypeError as exc:
+        raise ValueError(f"{path}: not a weights card ({exc})") from None
+
+
+def _registry() -> dict[str, KnownWeights]:
+    for item in filter(None, os.environ.get(REGISTRY_ENV, "").split(os.pathsep)):
+        if item not in _loaded_registry_files:
+            load_registry_file(item)
+            _loaded_registry_files.add(item)
+    return WEIGHTS
+
+
+def get_weights(name: str) -> KnownWeights:
+    """The registry entry called ``name``; an unknown name lists the known ones."""
+    registry = _registry()
+    if name not in registry:
+        raise ValueError(f"unknown weights {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+def cache_dir() -> Path:
+    """torch.hub's checkpoint folder, where torchvision keeps its downloads too."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cached_path(entry: KnownWeights) -> Path:
+    return cache_dir() / entry.filename
+
+
+def offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def list_weights() -> list[dict]:
+    """One row per known entry: name, task, classes, metrics, parameters, cached or not."""
+    rows = []
+    for entry in _registry().values():
+        path = cached_path(entry)
+        rows.append({"name": entry.name, "task": entry.task, "classes": len(entry.classes),
+                     "metrics": entry.metrics, "num_params": entry.num_params,
+                     "cached": path.is_file(), "path": str(path), "url": entry.url,
+                     "source": entry.source, "license": entry.license})  # fmt: skip
+    return rows
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, prefix: str) -> None:
+    """Refuse a file whose SHA-256 does not start with ``prefix`` (it is never loaded)."""
+    actual = sha256_of(path)
+    if not actual.startswith(prefix):
+        raise ValueError(
+            f"{path}: SHA-256 {actual[: len(prefix)]}… does not match the expected {prefix}…; "
+            "the file is corrupt or not these weights: delete it to download it again"
+        )
+
+
+def weights_file(name_or_path: str | Path, *, progress: bool | None = None) -> Path:
+    """A local weights file: an existing path as it is, or a registry name's cached file,
+    downloaded first when missing (and ``SEGMNV3_OFFLINE`` is not set); always verified."""
+    if Path(name_or_path).is_file():
+        return Path(name_or_path)
+    looks_like_path = isinstance(name_or_path, Path) or Path(name_or_path).suffix in (".pth", ".pt")
+    if looks_like_path and str(name_or_path) not in _registry():
+        raise FileNotFoundError(f"weights file not found: {name_or_path}")
+    entry = get_weights(str(name_or_path))
+    path = cached_path(entry)
+    if not path.is_file():
+        if offline():
+            raise FileNotFoundError(
+                f"weights {entry.name!r} are not cached and {OFFLINE_ENV}=1 forbids downloading: "
+                f"fetch {entry.url} elsewhere and place it at {path}"
+            )
+        download(entry, path, progress=sys.stderr.isatty() if progress is None else progress)
+    verify(path, entry.sha256_prefix)
+    return path
+
+
+def download(
+    entry: KnownWeights,
+    target: Path,
+    *,
+    progress: bool = False,
+    retries: int = 3,
+    timeout: float = 30.0,
+) -> None:
+    """Fetch ``entry.url`` (http, https or file) to ``target``: a ``.partial`` file, checked,
+    then renamed; retried with a pause; one error naming the URL, the path and the switch."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    error: Exception | None = None
+    for attempt in range(retries):
+        try:
+            _fetch(entry.url, partial, timeout, progress)
+            verify(partial, entry.sha256_prefix)
+            os.replace(partial, target)
+            return
+        except ValueError:  # a wrong hash will not get better by retrying
+            partial.unlink(missing_ok=True)
+            raise
+        except Exception as exc:  # network errors, timeouts, a refused URL
+            error = exc
+            time.sleep(0.5 * 2**attempt if attempt + 1 < retries else 0)
+        finally:
+            if not target.is_file():
+                partial.unlink(missing_ok=True)
+    raise OSError(
+        f"cannot download weights {entry.name!r} from {entry.url} ({error}); place the file "
+        f"by hand at {target}, or set {OFFLINE_ENV}=1 to never try the network"
+    )
+
+
+def _fetch(url: str, partial: Path, timeout: float, progress: bool) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        total = int(response.headers.get("Content-Length") or 0) or None
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=partial.name, disable=not progress)
+        with open(partial, "wb") as out, bar:
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                bar.update(len(block))

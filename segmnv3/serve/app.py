@@ -1,0 +1,199 @@
+"""The HTTP API and its web page, on FastAPI.
+
+``POST /v1/segment`` takes image bytes (the raw body, or a multipart form's file) and returns
+the class ids as a PNG (``format=png``; uint8, 16-bit past 255 classes), the classes present
+with their pixel fractions and a COCO RLE each (``format=json``), or the overlay picture
+(``format=overlay``). ``GET /v1/model`` describes the model, ``GET /healthz`` answers when
+the server is up, ``GET /`` is a page to try it with (no asset from elsewhere).
+
+Under load it degrades, never dies: inference runs on a bounded pool of worker threads, and a
+request that finds the pool and its queue full gets 503 with Retry-After at once. A body over
+the size limit gets 413; an image whose declared size exceeds the pixel limit is refused
+(413) before it is decoded; anything that is not an image gets 400 naming the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from io import BytesIO
+
+import cv2
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from ..data.io import check_complete, decode_image
+from ..inference import Segmenter
+from . import Limits
+
+FORMATS = ("png", "json", "overlay")
+
+
+class Rejected(Exception):
+    """A request answered with an error status and one line saying why."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def create_app(segmenter: Segmenter, limits: Limits | None = None) -> FastAPI:
+    """The application serving ``segmenter``."""
+    limits = limits or Limits()
+    pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="segmnv3-infer")
+    slots = threading.BoundedSemaphore(limits.workers + limits.queue)
+    app = FastAPI(title="segmnv3", description=__doc__.splitlines()[0])
+    app.state.segmenter, app.state.limits = segmenter, limits
+    page = resources.files(__package__).joinpath("page.html").read_text()
+
+    @app.exception_handler(Rejected)
+    async def rejected(request: Request, exc: Rejected) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> str:
+        return page
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/v1/model")
+    async def model() -> dict:
+        return describe(segmenter, limits)
+
+    @app.post("/v1/segment")
+    async def segment(request: Request, format: str = "png", overlay: bool = False):
+        if format not in FORMATS:
+            raise Rejected(400, f"format {format!r}; choose one of {', '.join(FORMATS)}")
+        data = await read_upload(request, limits.max_bytes)
+        if not slots.acquire(blocking=False):
+            raise Rejected(503, "busy: every worker and queue slot is taken; retry shortly",
+                           {"Retry-After": "1"})  # fmt: skip
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                pool, respond, segmenter, data, format, overlay, limits.max_pixels
+            )
+        finally:
+            slots.release()
+
+    return app
+
+
+def describe(segmenter: Segmenter, limits: Limits) -> dict:
+    return {
+        "classes": segmenter.classes,
+        "palette": [list(c) for c in segmenter.palette],
+        "backend": segmenter.backend_name,
+        "precision": segmenter.precision,
+        "device": str(segmenter.backend.device),
+        "preprocessing": {
+            "resize_shorter_side": segmenter.resize,
+            "mean": segmenter.mean,
+            "std": segmenter.std,
+        },  # fmt: skip
+        "limits": {
+            "max_bytes": limits.max_bytes,
+            "max_pixels": limits.max_pixels,
+            "workers": limits.workers,
+            "queue": limits.queue,
+        },  # fmt: skip
+        "formats": list(FORMATS),
+    }
+
+
+async def read_upload(request: Request, max_bytes: int) -> bytes:
+    """The image bytes of a raw body or of a multipart form's first file, size-limited
+    while it streams in (a declared Content-Length over the limit is refused unread)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise Rejected(413, f"body of {int(declared)} bytes exceeds the limit of {max_bytes}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise Rejected(413, f"body exceeds the limit of {max_bytes} bytes")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _multipart(request, bytes(body))
+    if not body:
+        raise Rejected(400, "empty body: send the image bytes, or a multipart form with a file")
+    return bytes(body)
+
+
+async def _multipart(request: Request, body: bytes) -> bytes:
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form()
+    for value in form.values():
+        if hasattr(value, "read"):
+            return await value.read()
+    raise Rejected(400, "multipart form without a file field")
+
+
+def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
+    """RGB pixels of an uploaded image (EXIF orientation applied, like a path), its size
+    checked against ``max_pixels`` from the header before any pixel is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(BytesIO(data)) as probe:  # reads the header only
+                width, height = probe.size
+    except Image.DecompressionBombError:  # PIL's own ceiling, far above ours
+        raise Rejected(413, f"image exceeds the limit of {max_pixels} pixels (it declares "
+                            f"over {2 * Image.MAX_IMAGE_PIXELS})") from None  # fmt: skip
+    except Exception:
+        raise Rejected(400, "not an image (no known image format in the body)") from None
+    if width * height > max_pixels:
+        raise Rejected(413, f"image of {width}×{height} pixels exceeds the limit of "
+                            f"{max_pixels} pixels")  # fmt: skip
+    try:
+        return decode_image(check_complete(np.frombuffer(data, np.uint8), "upload"), "upload")
+    except ValueError as exc:
+        raise Rejected(400, str(exc)) from None
+
+
+def respond(segmenter: Segmenter, data: bytes, format: str, overlay: bool, max_pixels: int):
+    """Decode, segment and encode one request (runs on a worker thread)."""
+    image = decode_upload(data, max_pixels)
+    mask = segmenter.predict(image)
+    if format == "png":
+        ids = mask if mask.dtype == np.uint8 else mask.astype(np.uint16)
+        return Response(_png(ids), media_type="image/png")
+    picture = segmenter.overlay(image, mask)
+    if format == "overlay":
+        return Response(_png(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)), media_type="image/png")
+    body = summary(mask, segmenter.classes)
+    if overlay:
+        png = _png(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        body["overlay_png_base64"] = base64.b64encode(png).decode()
+    return JSONResponse(body)
+
+
+def summary(mask: np.ndarray, classes: list[str]) -> dict:
+    """The classes present, most pixels first: id, name, pixel fraction, COCO RLE."""
+    counts = np.bincount(mask.ravel(), minlength=len(classes))
+    found = []
+    for i in np.argsort(-counts, kind="stable"):
+        if counts[i] == 0 or i >= len(classes):
+            continue
+        rle = mask_utils.encode(np.asfortranarray(mask == i, dtype=np.uint8))
+        rle = {"size": list(rle["size"]), "counts": rle["counts"].decode()}
+        found.append({"id": int(i), "name": classes[i],
+                      "fraction": round(float(counts[i]) / mask.size, 6), "rle": rle})  # fmt: skip
+    return {"height": int(mask.shape[0]), "width": int(mask.shape[1]), "classes": found}
+
+
+def _png(array: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".png", array)
+    if not ok:
+        raise RuntimeError(f"cannot encode a {array.shape} {array.dtype} array as PNG")
+    return encoded.tobytes()
