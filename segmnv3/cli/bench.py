@@ -48,11 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="runs/demo/best.pt",
         help="model for the end-to-end rows on a sample scene (skipped if absent)",
     )
-    p.add_argument(
-        "--memory",
-        action="store_true",
-        help="also each runtime's peak memory for one 2048x1024 image",
-    )
+    p.add_argument("--skip-video", action="store_true", help="no video frames/s rows")
+    p.add_argument("--video-frames", type=positive_int, default=300)
+    p.add_argument("--serve", action="store_true",
+                   help="also HTTP load figures at 1, 4 and 16 clients")  # fmt: skip
+    p.add_argument("--memory", action="store_true",
+                   help="also each runtime's peak memory for one 2048x1024 image")  # fmt: skip
     p.add_argument("--json", dest="json_path", help="write all figures to this JSON file")
     return p
 

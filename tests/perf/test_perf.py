@@ -45,3 +45,12 @@ def test_end_to_end_rows_on_a_checkpoint(tmp_path):
     assert rows[0]["path"] == "torchvision eager" and rows[0]["ratio_to_torchvision"] == 1.0
     assert len(rows) == 1 + len(runtime_paths()) and all(r["ms"] > 0 for r in rows)
     assert 0 <= rows[0]["cells_interpolated"] <= 1
+
+
+def test_bench_tool_options_parse():
+    from segmnv3.cli.bench import build_parser
+
+    args = build_parser().parse_args(["--skip-table", "--skip-video", "--serve", "--memory",
+                                      "--sizes", "64x96", "--video-frames", "10"])  # fmt: skip
+    assert args.skip_table and args.skip_video and args.serve and args.memory
+    assert args.sizes == [(64, 96)] and args.video_frames == 10

@@ -4,8 +4,20 @@ import time
 
 import pytest
 import uvicorn
+from helpers import make_checkpoint
 
+from segmnv3 import Segmenter
+from segmnv3.config import load_config
+from segmnv3.data.synthetic import CLASSES, PALETTE
 from segmnv3.serve.app import create_app
+
+
+@pytest.fixture(scope="package")
+def seg(tmp_path_factory):
+    """A small random model on the torch backend (the same on every machine)."""
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp_path_factory.mktemp("m") / "m.pt", config, CLASSES, PALETTE)
+    return Segmenter.from_checkpoint(ckpt, backend="torch", precision="fp32")
 
 
 def free_port() -> int:

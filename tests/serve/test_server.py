@@ -8,19 +8,10 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from helpers import make_checkpoint
 
 from segmnv3 import Segmenter
-from segmnv3.config import load_config
 from segmnv3.data.synthetic import CLASSES, PALETTE, SyntheticSegmentation
 from segmnv3.serve import Limits
-
-
-@pytest.fixture(scope="module")
-def seg(tmp_path_factory):
-    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
-    ckpt = make_checkpoint(tmp_path_factory.mktemp("m") / "m.pt", config, CLASSES, PALETTE)
-    return Segmenter.from_checkpoint(ckpt, backend="torch", precision="fp32")
 
 
 @pytest.fixture(scope="module")
