@@ -10,10 +10,6 @@ sized to finish in a few minutes on a 2-core CPU. The Cityscapes and COCO recipe
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,21 +18,7 @@ from typing import Any
 import yaml
 
 from .data.io import write_bytes_atomic
-
-
-class ConfigKeyError(KeyError, ValueError):
-    """An unknown config key (a ValueError too: tools report it as bad input)."""
-
-    def __str__(self) -> str:  # KeyError's own would quote the message
-        return str(self.args[0])
-
-
-class ConfigTypeError(TypeError, ValueError):
-    """A config value of the wrong type (a ValueError too: tools report it as bad input)."""
-
-
-class ConfigValueError(ValueError):
-    """A config value of the right type outside what makes sense (a negative lr, say)."""
+from .schema import ConfigKeyError, ConfigValueError, from_dict
 
 
 @dataclass
@@ -114,46 +96,6 @@ class Config:
         write_bytes_atomic(path, text.encode())
 
 
-def _check_type(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(tp):
-            try:
-                return _check_type(value, option, where)
-            except (TypeError, ValueError):
-                continue
-        raise ConfigTypeError(f"{where}: {value!r} is not a {_name(tp)}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ConfigTypeError(f"{where}: {value!r} is not None")
-    if origin is list:
-        if not isinstance(value, list | tuple):
-            raise ConfigTypeError(f"{where}: {value!r} is not a list")
-        (item,) = typing.get_args(tp)
-        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigTypeError(f"{where}: {value!r} is not a mapping")
-        return dict(value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
-    if tp is bool and not isinstance(value, bool):
-        raise ConfigTypeError(f"{where}: {value!r} is not true/false")
-    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigTypeError(f"{where}: {value!r} is not an integer")
-    if not isinstance(value, tp):
-        raise ConfigTypeError(f"{where}: {value!r} is not a {_name(tp)}")
-    return value
-
-
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
 def _between(low: float, high: float) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: low <= v <= high), f"a number in {low}…{high}"
 
@@ -171,7 +113,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.scale_range": (
         (lambda v: len(v) == 2 and 0 < v[0] <= v[1]),
         "[low, high], 0 < low <= high",
-    ),
+    ),  # fmt: skip
     "data.hflip_prob": _between(0, 1),
     "data.jitter_prob": _between(0, 1),
     "data.jitter": _NOT_NEGATIVE,
@@ -208,32 +150,6 @@ def check_values(config: Config) -> Config:
         if not ok(value):
             raise ConfigValueError(f"{key}={value!r}: must be {valid}")
     return config
-
-
-def _name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    if not isinstance(data, dict):
-        raise ConfigTypeError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        place = f" in '{where}'" if where else ""
-        raise ConfigKeyError(
-            f"unknown config key(s) {unknown}{place}; valid keys: {', '.join(names)}"
-        )
-    values = {}
-    for name, value in data.items():
-        key = f"{where}.{name}" if where else name
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            values[name] = _from_dict(tp, value, key)
-        else:
-            values[name] = _check_type(value, tp, key)
-    return cls(**values)
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
@@ -291,7 +207,7 @@ def load_config(
         except yaml.YAMLError as exc:
             raise ValueError(f"{path}: not valid YAML ({exc})") from exc
         try:
-            _from_dict(Config, _merge(asdict(Config()), loaded))  # errors name the file
+            from_dict(Config, _merge(asdict(Config()), loaded))  # errors name the file
         except (KeyError, TypeError) as exc:
             raise type(exc)(f"{path}: {exc.args[0]}") from None
         data = _merge(data, loaded)
@@ -299,9 +215,9 @@ def load_config(
     # one entry of it.
     for key, value in parse_overrides(overrides or []):
         _set_dotted(data, key, value)
-    return check_values(_from_dict(Config, data))
+    return check_values(from_dict(Config, data))
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """A Config from a saved (e.g. checkpoint) dict, with the same strict checks."""
-    return check_values(_from_dict(Config, _merge(asdict(Config()), data)))
+    return check_values(from_dict(Config, _merge(asdict(Config()), data)))

@@ -40,6 +40,10 @@ VOC_PALETTE = [
 ]  # fmt: skip
 
 
+class DownloadError(OSError):
+    """Weights that could not be fetched; the message says where to place them by hand."""
+
+
 @dataclass(frozen=True)
 class KnownWeights:
     """One entry of the registry. ``architecture`` holds ``build_model`` options (for a
@@ -278,7 +282,7 @@ def download(
         finally:
             if not target.is_file():
                 partial.unlink(missing_ok=True)
-    raise OSError(
+    raise DownloadError(
         f"cannot download weights {entry.name!r} from {entry.url} ({error}); place the file "
         f"by hand at {target}, or set {OFFLINE_ENV}=1 to never try the network"
     )

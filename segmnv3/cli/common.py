@@ -11,12 +11,15 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from ..hub import DownloadError
+
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
 
 # What the library raises for input it cannot use: missing or unreadable files and folders
-# (OSError's file errors), and values it rejects (ValueError, which the config's key and
-# type errors are too).
+# (OSError's file errors), values it rejects (ValueError, which the config's key and type
+# errors are too), and weights it cannot fetch (the message says what to do instead).
 BAD_INPUT = (
+    DownloadError,
     FileNotFoundError,
     FileExistsError,
     IsADirectoryError,

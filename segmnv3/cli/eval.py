@@ -109,12 +109,7 @@ def run(
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if resize is not None:  # 0 forces native resolution
         extra.append(f"data.eval_resize={resize or 'null'}")
-    if scales is not None and min(scales, default=1) <= 0:
-        raise ValueError(f"--scales {' '.join(map(str, scales))}: every scale must be > 0")
-    if slide is not None and not 1 <= slide[1] <= slide[0]:
-        raise ValueError(f"--slide {slide[0]} {slide[1]}: needs 1 <= STRIDE <= CROP")
-    if resize is not None and resize < 0:
-        raise ValueError(f"--resize {resize}: must be > 0 (or 0 for native resolution)")
+    _check_modes(resize, slide, scales)
     loaded = load_source(checkpoint, weights, resolve_device(device))
     source = str(checkpoint or weights)
     if (slide or tta) and backend == "auto" and onnx is None:
@@ -144,6 +139,7 @@ def run(
                    on_prediction=writer, progress=progress)  # fmt: skip
     report = {
         **res.metrics,
+        **_run_facts(res, scales if tta else None, slide, eval_resize),
         "classes": list(loaded.classes),
         "checkpoint": source,
         "onnx": str(onnx) if onnx else None,
@@ -151,19 +147,34 @@ def run(
         "dataset": cfg.data.dataset,
         "root": cfg.data.root,
         "split": cfg.data.val_split,
-        "mode": mode_of(eval_resize, slide, tta),
+        "batch_size": cfg.train.val_batch_size,
+    }
+    if du.is_main():
+        _write_outputs(report, res, loaded.classes, json_path, plot_confusion)
+    return report
+
+
+def _check_modes(resize, slide, scales) -> None:
+    if scales is not None and min(scales, default=1) <= 0:
+        raise ValueError(f"--scales {' '.join(map(str, scales))}: every scale must be > 0")
+    if slide is not None and not 1 <= slide[1] <= slide[0]:
+        raise ValueError(f"--slide {slide[0]} {slide[1]}: needs 1 <= STRIDE <= CROP")
+    if resize is not None and resize < 0:
+        raise ValueError(f"--resize {resize}: must be > 0 (or 0 for native resolution)")
+
+
+def _run_facts(res, tta_scales, slide, eval_resize) -> dict:
+    """What ran and how long it took, for the report."""
+    return {
+        "mode": mode_of(eval_resize, slide, tta_scales is not None),
         "resize": eval_resize,
         "slide": list(slide) if slide else None,
-        "tta": {"scales": scales, "flip": True} if tta else None,
-        "batch_size": cfg.train.val_batch_size,
+        "tta": {"scales": tta_scales, "flip": True} if tta_scales is not None else None,
         "images": res.images,
         "seconds": round(res.seconds, 3),
         "metric_seconds": round(res.metric_seconds, 4),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if du.is_main():
-        _write_outputs(report, res, loaded.classes, json_path, plot_confusion)
-    return report
 
 
 def _scorer(loaded: LoadedModel, backend: str, precision: str, onnx, device: str):

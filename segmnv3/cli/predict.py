@@ -144,8 +144,7 @@ def predict_files(
     an overlay video per video (and mask PNGs per frame on request), named as the module's
     docstring says. Returns the mask and video paths."""
     paths = expand_inputs(inputs)
-    kinds = ["mask", "video"] + ["color"] * color + ["overlay"] * overlay + ["frames"] * frames
-    plans = plan_outputs(paths, Path(out_dir), kinds, overwrite)
+    plans = plan_outputs(paths, Path(out_dir), output_kinds(color, overlay, frames), overwrite)
     images = [(p, plan) for p, plan in zip(paths, plans, strict=True) if "mask" in plan]
     for path, plan in zip(paths, plans, strict=True):
         if "video" in plan:
@@ -162,6 +161,10 @@ def predict_files(
     return [plan.get("mask", plan.get("video")) for plan in plans]
 
 
+def output_kinds(color: bool, overlay: bool, frames: bool) -> list[str]:
+    return ["mask", "video"] + ["color"] * color + ["overlay"] * overlay + ["frames"] * frames
+
+
 def _summary(report: dict) -> str:
     return (f"{report['source']}: {report['frames']} frames in {report['seconds']:.1f} s, "
             f"{report['fps']:.1f} frames/s ({report['runtime']}); wrote "
@@ -169,6 +172,9 @@ def _summary(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> list[Path]:
+    if args.inputs:  # names checked before the model loads: bad input fails in a second
+        kinds = output_kinds(args.color, args.overlay, args.frames)
+        plan_outputs(expand_inputs(args.inputs), Path(args.out), kinds, args.overwrite)
     options = {"device": args.device, "backend": args.backend, "precision": args.precision,
                "num_threads": args.threads}  # fmt: skip
     if args.weights:

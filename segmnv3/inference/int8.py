@@ -144,21 +144,10 @@ def uint8_hard_sigmoid(proto) -> int:
         scale, zero = _scalar(inits, dq.input[1]), _scalar(inits, dq.input[2])
         if scale is None or zero is None or zero.dtype != np.uint8:
             continue
-        s, z = float(scale), int(zero)
-        if -s * z > -3 or s * (255 - z) < 3:  # the range of x must reach ±3: widen it
-            q_in = producer.get(x_q)
-            same = [q_in, *consumers[x_q]]
-            if q_in is None or any(
-                n.op_type in ("QuantizeLinear", "DequantizeLinear")
-                and list(n.input[1:3]) != list(dq.input[1:3])
-                for n in same
-            ):
-                continue  # its parameters are not shared the usual way: leave this one
-            lo_x, hi_x = min(-s * z, -3.0), max(s * (255 - z), 3.0)
-            s = (hi_x - lo_x) / 255
-            z = int(np.clip(round(-lo_x / s), 0, 255))
-            inits[dq.input[1]].CopyFrom(numpy_helper.from_array(np.float32(s), dq.input[1]))
-            inits[dq.input[2]].CopyFrom(numpy_helper.from_array(np.uint8(z), dq.input[2]))
+        widened = _reach_three(float(scale), int(zero), dq, inits, producer, consumers)
+        if widened is None:
+            continue  # its parameters are not shared the usual way: leave this one
+        s, z = widened
         lo, hi = max(0, round(z - 3 / s)), min(255, round(z + 3 / s))
         if hi - lo < 2:
             continue
@@ -187,6 +176,30 @@ def uint8_hard_sigmoid(proto) -> int:
     del graph.node[:]
     graph.node.extend(nodes)
     return len(replaced)
+
+
+def _reach_three(s: float, z: int, dq, inits: dict, producer: dict, consumers: dict):
+    """The scale and zero point of ``x`` (read by DequantizeLinear ``dq``), widened where
+    its calibrated range does not reach ±3 (every Quantize/DequantizeLinear of ``x`` shares
+    the change), or None where its parameters are not shared the usual way."""
+    from onnx import numpy_helper
+
+    if -s * z <= -3 and s * (255 - z) >= 3:
+        return s, z
+    x_q = dq.input[0]
+    q_in = producer.get(x_q)
+    if q_in is None or any(
+        n.op_type in ("QuantizeLinear", "DequantizeLinear")
+        and list(n.input[1:3]) != list(dq.input[1:3])
+        for n in [q_in, *consumers[x_q]]
+    ):
+        return None
+    lo_x, hi_x = min(-s * z, -3.0), max(s * (255 - z), 3.0)
+    s = (hi_x - lo_x) / 255
+    z = int(np.clip(round(-lo_x / s), 0, 255))
+    inits[dq.input[1]].CopyFrom(numpy_helper.from_array(np.float32(s), dq.input[1]))
+    inits[dq.input[2]].CopyFrom(numpy_helper.from_array(np.uint8(z), dq.input[2]))
+    return s, z
 
 
 def _uint8_tail(proto) -> None:
