@@ -224,6 +224,17 @@ class Segmenter:
                 results[i] = per_image(low[k : k + 1], rgbs[i].shape[:2])
         return results[0] if single else results
 
+    def forward(self, rgb: np.ndarray) -> Tensor:
+        """One RGB uint8 frame → its low-resolution logits (1×K×h×w); :meth:`labels` turns
+        them into the mask. ``predict`` is the two in one; a video pipeline runs them in
+        different threads so that the labels of one frame overlap the next frame's network."""
+        return self.backend.lowres_logits(self.prepare(rgb)[None])
+
+    @staticmethod
+    def labels(low: Tensor, size: tuple[int, int]) -> np.ndarray:
+        """The (H, W) mask of one image's low-resolution logits at ``size``."""
+        return upsample_argmax(low, size)[0].cpu().numpy()
+
     @staticmethod
     def _labels(low: Tensor, size: tuple[int, int]) -> np.ndarray:
         return upsample_argmax(low, size)[0].cpu().numpy()

@@ -1,7 +1,8 @@
 """Video and camera streams: frames decoded, segmented and written in overlapping stages.
 
 Decoding runs in a thread that fills a bounded queue, the network runs in the caller's
-thread, and :class:`VideoWriter` encodes in a thread of its own behind another bounded queue:
+thread, and :class:`VideoWriter` turns logits into labels, draws and encodes in a thread of
+its own behind another bounded queue:
 throughput approaches the slowest stage instead of the sum, memory stays bounded whatever
 the video's length, and frames keep their order (one thread per stage).
 """
@@ -218,7 +219,8 @@ def segment_video(
     frames, info = frame_source(source)
 
     def render(item) -> np.ndarray:
-        index, frame, mask = item
+        index, frame, low = item
+        mask = segmenter.labels(low, frame.shape[:2])  # here, overlapping the next forward
         if frames_dir is not None:
             write_png(Path(frames_dir) / f"{index:06d}.png", mask)
         return segmenter.overlay(frame, mask)
@@ -229,7 +231,7 @@ def segment_video(
     try:
         with VideoWriter(video_path, info.fps, render) as writer:
             for frame in prefetch(frames):
-                writer.write((count, frame, segmenter.predict(frame)))
+                writer.write((count, frame, segmenter.forward(frame)))
                 count += 1
                 bar.update()
                 if max_frames is not None and count >= max_frames:
