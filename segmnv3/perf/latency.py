@@ -81,19 +81,14 @@ def inference_table(
     return rows
 
 
-def runtime_paths(int8: bool = True, emulated_bf16: bool = False) -> list[tuple[str, str]]:
+def runtime_paths(int8: bool = True) -> list[tuple[str, str]]:
     """Every (backend, precision) this machine runs at speed: bf16 where the CPU has it
-    natively (``emulated_bf16`` adds PyTorch's emulation elsewhere: 8× slower than fp32 on an
-    AVX2 CPU, measured); int8 on each ONNX runtime."""
+    natively (PyTorch's emulation elsewhere is 8× slower than fp32 on an AVX2 CPU, measured,
+    and OpenVINO would run fp32); int8 on each ONNX runtime."""
     paths = []
     for backend in installed_backends():
         precisions = ["fp32"]
-        if (
-            cpu_has_native_bf16()
-            and backend != "onnxruntime"
-            or backend == "torch"
-            and emulated_bf16
-        ):
+        if cpu_has_native_bf16() and backend != "onnxruntime":
             precisions.append("bf16")
         if int8 and backend != "torch":
             precisions.append("int8")
@@ -124,9 +119,7 @@ def segmenters(
             data = int8_bytes if precision == "int8" else onnx_bytes
             runner = BACKENDS[backend].load(data, "cpu", threads, "fp32" if precision == "int8"
                                             else precision)  # fmt: skip
-        emulated = precision == "bf16" and not cpu_has_native_bf16()
-        name = f"{backend} {precision}" + (" (emulated)" if emulated else "")
-        out[name] = Segmenter(runner, classes, palette, resize=resize)
+        out[f"{backend} {precision}"] = Segmenter(runner, classes, palette, resize=resize)
     return out
 
 
