@@ -11,7 +11,9 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from ..device import default_device
 from ..hub import DownloadError
+from ..inference import BACKENDS, PRECISIONS, Segmenter
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -47,6 +49,24 @@ def add_model_source(parser: argparse.ArgumentParser, checkpoint_help: str) -> N
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--checkpoint", help=checkpoint_help)
     group.add_argument("--weights", help="known weights by name (see segmnv3-weights)")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--precision``, ``--threads``, ``--device``: what runs the model."""
+    parser.add_argument("--backend", default="auto",
+                        help=f"auto (the fastest installed), {', '.join(BACKENDS)}")  # fmt: skip
+    parser.add_argument("--precision", default="auto", help=", ".join(PRECISIONS))
+    parser.add_argument("--threads", type=positive_int, help="runtime threads (default: all)")
+    parser.add_argument("--device", default=default_device())
+
+
+def segmenter_from_args(args: argparse.Namespace) -> Segmenter:
+    """The Segmenter that ``add_model_source`` and ``add_runtime_options`` describe."""
+    options = {"device": args.device, "backend": args.backend, "precision": args.precision,
+               "num_threads": args.threads}  # fmt: skip
+    if args.weights:
+        return Segmenter.from_pretrained(args.weights, **options)
+    return Segmenter.from_checkpoint(args.checkpoint, **options)
 
 
 def positive_int(text: str) -> int:

@@ -27,10 +27,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.io import IMAGE_EXTENSIONS, write_png
-from ..device import default_device
-from ..inference import BACKENDS, PRECISIONS, Segmenter
+from ..inference import Segmenter
 from ..inference.stream import VIDEO_EXTENSIONS, segment_video
-from .common import ArgumentParser, add_model_source, positive_int, run_tool, show_progress
+from .common import (
+    ArgumentParser,
+    add_model_source,
+    add_runtime_options,
+    positive_int,
+    run_tool,
+    segmenter_from_args,
+    show_progress,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,11 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=positive_int, help="videos: stop after N frames")
     add_model_source(p, ".pt checkpoint, torchvision .pth or exported .onnx")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--backend", default="auto",
-                   help=f"auto (the fastest installed), {', '.join(BACKENDS)}")  # fmt: skip
-    p.add_argument("--precision", default="auto", help=", ".join(PRECISIONS))
-    p.add_argument("--threads", type=positive_int, help="runtime threads (default: all cores)")
-    p.add_argument("--device", default=default_device())
+    add_runtime_options(p)
     p.add_argument("--color", action="store_true", help="also write colour masks")
     p.add_argument("--overlay", action="store_true", help="also write overlays")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -175,12 +178,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     if args.inputs:  # names checked before the model loads: bad input fails in a second
         kinds = output_kinds(args.color, args.overlay, args.frames)
         plan_outputs(expand_inputs(args.inputs), Path(args.out), kinds, args.overwrite)
-    options = {"device": args.device, "backend": args.backend, "precision": args.precision,
-               "num_threads": args.threads}  # fmt: skip
-    if args.weights:
-        seg = Segmenter.from_pretrained(args.weights, **options)
-    else:
-        seg = Segmenter.from_checkpoint(args.checkpoint, **options)
+    seg = segmenter_from_args(args)
     print(f"running {seg.describe()}")
     progress = show_progress(args.no_progress)
     if not args.inputs and args.camera is None:

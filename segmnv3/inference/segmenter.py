@@ -109,11 +109,8 @@ class Segmenter:
         kind = choose_backend(backend, dev)
         path = Path(path)
         if path.suffix.lower() != ".onnx":
-            loaded = load_model(path, "cpu")
-            return cls.from_model(loaded.model, loaded.classes, loaded.palette,
-                                  resize=loaded.config.data.eval_resize, device=dev, backend=kind,
-                                  precision=precision, batch_size=batch_size,
-                                  num_threads=num_threads)  # fmt: skip
+            return cls._from_loaded(load_model(path, "cpu"), dev, kind, precision, batch_size,
+                                    num_threads)  # fmt: skip
         if kind == "torch":
             raise ValueError(f"{path} is an ONNX model: use backend 'openvino' or 'onnxruntime'")
         meta = load_onnx_metadata(path)
@@ -136,7 +133,12 @@ class Segmenter:
         folder, verified, downloaded only when missing (never with ``SEGMNV3_OFFLINE=1``).
         Preprocessing is the entry's (e.g. shorter side 520). Other arguments as in
         :meth:`from_checkpoint`."""
-        loaded = load_pretrained(name)
+        return cls._from_loaded(load_pretrained(name), device, backend, precision, batch_size,
+                                num_threads)  # fmt: skip
+
+    @classmethod
+    def _from_loaded(cls, loaded, device, backend, precision, batch_size, num_threads):
+        """A LoadedModel (checkpoint or registry entry) with its preprocessing."""
         return cls.from_model(loaded.model, loaded.classes, loaded.palette,
                               resize=loaded.config.data.eval_resize, device=device,
                               backend=backend, precision=precision, batch_size=batch_size,
@@ -236,10 +238,6 @@ class Segmenter:
         return upsample_argmax(low, size)[0].cpu().numpy()
 
     @staticmethod
-    def _labels(low: Tensor, size: tuple[int, int]) -> np.ndarray:
-        return upsample_argmax(low, size)[0].cpu().numpy()
-
-    @staticmethod
     def _proba(low: Tensor, size: tuple[int, int]) -> np.ndarray:
         if not low.is_floating_point():
             raise ValueError(
@@ -252,7 +250,7 @@ class Segmenter:
     def predict(self, x: ImageLike | list) -> np.ndarray | list[np.ndarray]:
         """Class-id masks at each input's resolution (a list in, a list out): uint8, or
         int32 past 255 classes."""
-        return self._map(x, self._labels)
+        return self._map(x, self.labels)
 
     def predict_proba(self, x: ImageLike | list) -> np.ndarray | list[np.ndarray]:
         """Class probabilities, K×H×W float32, at each input's resolution."""
