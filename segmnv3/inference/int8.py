@@ -40,7 +40,7 @@ class _Calibration:
 def quantize_int8(
     fp32_path: str | Path, int8_path: str | Path, calibration: Iterable[np.ndarray]
 ) -> None:
-    """Static int8 quantization (QDQ, per-channel weights, calibrated on ``calibration``:
+    """Static int8 quantization (QDQ, per-channel 7-bit weights, calibrated on ``calibration``:
     N×3×H×W float32 arrays prepared exactly as for inference). The int8 model's only
     output is ``labels``."""
     import onnx
@@ -64,6 +64,12 @@ def quantize_int8(
         "per_channel": True,
         "activation_type": QuantType.QUInt8,
         "weight_type": QuantType.QInt8,
+        # 7-bit weights: without VNNI, x86 CPUs multiply uint8 by int8 with VPMADDUBSW,
+        # whose int16 sums of two products saturate at full 8 bits (255·127·2 > 32767;
+        # ONNX Runtime's 7-bit weights are symmetric, |w| <= 64: 255·64·2 = 32640 fits).
+        # On the demo model's held-out images, int8 mIoU -0.06 against fp32 with 7-bit
+        # weights instead of -0.66 with 8-bit (ONNX Runtime; OpenVINO -0.11 against -0.60).
+        "reduce_range": True,
         "nodes_to_exclude": tail,
     }
     try:

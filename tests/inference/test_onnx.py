@@ -70,6 +70,9 @@ def test_export_tool_with_int8_on_labelled_data(tmp_path):
     ops = {n.op_type for n in graph.node}  # hard sigmoids run as uint8 Clips
     assert "HardSigmoid" not in ops and "Clip" in ops
     assert [o.name for o in graph.output] == ["labels"]
+    weights = [onnx.numpy_helper.to_array(t) for t in graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]  # fmt: skip
+    assert weights and all(np.abs(w.astype(int)).max() <= 64 for w in weights)  # 255·64·2 < 2**15
     assert 0 <= report["int8_mIoU"] <= 1 and 0 <= report["fp32_mIoU"] <= 1
     q = Segmenter.from_checkpoint(report["int8"], backend="onnxruntime")
     f = Segmenter.from_checkpoint(out, backend="onnxruntime")
