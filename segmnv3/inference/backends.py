@@ -159,23 +159,27 @@ class OpenVinoBackend:
     """An OpenVINO model of an exported ONNX model (fp32 or int8) without its
     full-resolution tail; fp32 models run in bf16 where the CPU has it natively.
 
-    Each input shape gets its own static compile, kept for the next calls (the last
-    ``max_shapes`` of them). Compiled for dynamic shapes, OpenVINO 2026.4 ran the int8
-    graph's uint8 Resize wrongly (the demo model lost 2.5 mIoU against the same file on ONNX
-    Runtime); static shapes give ONNX Runtime's labels and are 3-7 % faster. A compile takes
-    0.15 s (fp32) to 0.8 s (int8) at 1024×512, once per shape.
+    Shapes: compiled for dynamic shapes, OpenVINO 2026.4 ran the int8 graph's uint8 Resize
+    wrongly (the demo model lost 2.5 mIoU against the same file on ONNX Runtime), so an
+    int8 model compiles statically for each input shape (0.8 s at 1024×512). An fp32 model
+    runs a shape's first call on its dynamic compile and compiles statically from the
+    second on (0.15 s; 3-7 % faster after), so a folder of differently sized photos pays no
+    compile per photo. The last ``max_shapes`` static compiles are kept (~150 MiB each at
+    2048×1024).
     """
 
     name = "openvino"
-    max_shapes = 8
+    max_shapes = 4
 
     def __init__(self, model, config: dict, device: str | torch.device = "cpu") -> None:
         self.model, self.config, self.device = model, dict(config), torch.device(device)
         out_type = model.outputs[0].get_element_type().get_type_name()
         hint = config.get("INFERENCE_PRECISION_HINT", "f32")
         self.precision = "int8" if out_type == "u8" else "bf16" if hint == "bf16" else "fp32"
-        self._requests: OrderedDict[tuple, object] = OrderedDict()  # shape -> infer request
-        self._lock = threading.Lock()  # one infer request per shape; calls take turns
+        self._dynamic = None if self.precision == "int8" else self._compile(None)
+        self._static: OrderedDict[tuple, object] = OrderedDict()  # shape -> infer request
+        self._seen: OrderedDict[tuple, None] = OrderedDict()  # shapes run once, dynamically
+        self._lock = threading.Lock()  # one infer request per compile; calls take turns
 
     @classmethod
     def load(
@@ -201,21 +205,30 @@ class OpenVinoBackend:
             raise ValueError(f"{name}: OpenVINO cannot read it ({exc})") from exc
         return cls(graph, config, device)
 
-    def _request(self, shape: tuple):
-        """The infer request of a model compiled for ``shape`` (compiled on first use)."""
-        request = self._requests.get(shape)
-        if request is not None:
-            self._requests.move_to_end(shape)
-            return request
-        model = self.model.clone()
-        model.reshape({model.inputs[0]: list(shape)})
+    def _compile(self, shape: tuple | None):
+        """An infer request of the model compiled for ``shape`` (None: dynamic)."""
+        model = self.model
+        if shape is not None:
+            model = model.clone()
+            model.reshape({model.inputs[0]: list(shape)})
         compiled = _openvino_core().compile_model(model, "CPU", self.config)
         hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
         if self.precision == "bf16" and "bf16" not in hint:
             raise ValueError("precision 'bf16': OpenVINO compiled this model in fp32 here")
-        request = self._requests[shape] = compiled.create_infer_request()
-        if len(self._requests) > self.max_shapes:
-            self._requests.popitem(last=False)
+        return compiled.create_infer_request()
+
+    def _request(self, shape: tuple):
+        if shape in self._static:
+            self._static.move_to_end(shape)
+            return self._static[shape]
+        if self._dynamic is not None and shape not in self._seen:
+            self._seen[shape] = None
+            if len(self._seen) > 64:
+                self._seen.popitem(last=False)
+            return self._dynamic
+        request = self._static[shape] = self._compile(shape)
+        if len(self._static) > self.max_shapes:
+            self._static.popitem(last=False)
         return request
 
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:

@@ -137,3 +137,20 @@ def test_openvino_int8_labels_agree_with_onnxruntime_int8(trained, tmp_path):
         assert (ort_low - ov_low).abs().float().mean() < 1.0  # rounding apart, the same
         a, b = (s.predict(image) for s in segs)
         assert (a == b).mean() >= 0.99
+
+
+def test_openvino_compiles_a_repeated_shape_statically(random_model):
+    """fp32: a shape's first call runs the dynamic compile, later calls a static one (kept
+    for the last ``max_shapes`` shapes); both give the same logits."""
+    seg = Segmenter.from_model(random_model, CLASSES, PALETTE, backend="openvino", precision="fp32")
+    backend = seg.backend
+    shapes = [(1, 3, 64, 64 + 8 * i) for i in range(backend.max_shapes + 2)]
+    x = np.random.default_rng(4).standard_normal(shapes[0]).astype(np.float32)
+    first = backend.lowres_logits(x)
+    assert shapes[0] not in backend._static
+    second = backend.lowres_logits(x)
+    assert shapes[0] in backend._static
+    torch.testing.assert_close(first, second, rtol=1e-4, atol=1e-4)
+    for shape in shapes[1:] * 2:
+        backend.lowres_logits(np.zeros(shape, np.float32))
+    assert list(backend._static) == shapes[-backend.max_shapes :]  # the latest, in order
