@@ -23,7 +23,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..device import native_bf16
 from ..models import SegmentationModel
-from .onnx import lowres_graph, ort_session
+from .int8 import float_hard_swish
+from .onnx import lowres_graph, ort_session, read_proto
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class OpenVinoBackend:
         config = {"INFERENCE_PRECISION_HINT": "bf16" if chosen == "bf16" else "f32"}
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
-        core, data = _openvino_core(), lowres_graph(model)
+        core, data = _openvino_core(), _openvino_graph(model)
         try:
             graph = core.read_model(data)
         except Exception as exc:  # OpenVINO's own errors are RuntimeErrors without the file
@@ -236,6 +237,16 @@ class OpenVinoBackend:
             result = self._request(tuple(batch.shape)).infer({0: batch})
             out = next(iter(result.values()))
             return torch.from_numpy(np.array(out))  # a copy: the request reuses its buffer
+
+
+def _openvino_graph(model: str | Path | bytes) -> bytes:
+    """The graph OpenVINO runs: without the full-resolution tail, and an int8 model's
+    hard-swishes laid out the way OpenVINO fuses them (see :func:`float_hard_swish`)."""
+    data = lowres_graph(model)
+    proto = read_proto(data)
+    if any(n.op_type == "QuantizeLinear" for n in proto.graph.node) and float_hard_swish(proto):
+        data = proto.SerializeToString()
+    return data
 
 
 # Runtimes in the order "auto" prefers them on a CPU (fastest first); the pip extra of each.

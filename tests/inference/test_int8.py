@@ -3,7 +3,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from segmnv3.inference.int8 import uint8_hard_sigmoid
+from segmnv3.inference.int8 import float_hard_swish, uint8_hard_sigmoid
 from segmnv3.inference.onnx import ort_session
 
 
@@ -72,6 +72,26 @@ def test_uint8_hard_sigmoid_leaves_other_hard_sigmoids():
     hs.attribute[0].f = 0.2  # alpha 0.2: ONNX's default, not MobileNetV3's
     assert uint8_hard_sigmoid(proto) == 0
     assert any(n.op_type == "HardSigmoid" for n in proto.graph.node)
+
+
+def test_float_hard_swish_gives_openvino_one_hardswish_on_the_float_input():
+    proto = _hardswish_qdq(12 / 255, 128)
+    assert uint8_hard_sigmoid(proto) == 1
+    assert float_hard_swish(proto) == 1
+    assert [n.op_type for n in proto.graph.node] == ["HardSwish"]  # the Q/DQ and Clip pruned
+    assert list(proto.graph.node[0].input) == ["x"]
+    x = np.linspace(-6, 6, 512, dtype=np.float32).reshape(1, 2, 16, 16)
+    np.testing.assert_allclose(_run(proto, x), x * np.clip(x / 6 + 0.5, 0, 1), atol=1e-6)
+
+
+def test_float_hard_swish_leaves_other_clips():
+    proto = _hardswish_qdq(12 / 255, 128)
+    uint8_hard_sigmoid(proto)
+    inits = {t.name: t for t in proto.graph.initializer}
+    lo = next(n for n in proto.graph.node if n.op_type == "Clip").input[1]
+    inits[lo].CopyFrom(numpy_helper.from_array(np.uint8(40), lo))  # clip(x + 4.9, ...): not it
+    assert float_hard_swish(proto) == 0
+    assert "Clip" in [n.op_type for n in proto.graph.node]
 
 
 def test_int8_segmenter_masks_agree_with_the_whole_int8_graph(tmp_path):
