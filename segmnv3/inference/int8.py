@@ -269,9 +269,9 @@ def float_hard_swish(proto) -> int:
     replaced: dict[int, object] = {}
     for mul in (n for n in graph.node if n.op_type == "Mul"):
         pair = [producer.get(name) for name in mul.input]
+        if not all(n is not None and n.op_type == "DequantizeLinear" for n in pair):
+            continue
         for dq_x, dq_h in (pair, pair[::-1]):
-            if not all(n is not None and n.op_type == "DequantizeLinear" for n in pair):
-                break
             clip, q = producer.get(dq_h.input[0]), producer.get(dq_x.input[0])
             if (clip is None or clip.op_type != "Clip" or clip.input[0] != dq_x.input[0]
                     or q is None or q.op_type != "QuantizeLinear"):  # fmt: skip
