@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..data.io import write_bytes_atomic
-from ..device import cpu_has_native_bf16
+from ..device import cpu_features
 from ..inference import Segmenter, installed_backends
 from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
@@ -60,9 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, native bf16: "
-          f"{cpu_has_native_bf16()}; runtimes: {', '.join(installed_backends())}")  # fmt: skip
-    report: dict = {"threads": args.threads}
+    cpu = cpu_features()
+    print(f"CPU flags: {cpu.describe()} (native bf16: {cpu.bf16}, VNNI: {cpu.vnni}); torch "
+          f"{torch.__version__}, {args.threads} threads; runtimes: "
+          f"{', '.join(installed_backends())}")  # fmt: skip
+    report: dict = {"threads": args.threads, "cpu_flags": cpu.describe()}
     if not args.skip_table:
         print(TABLE_HEADER)
         report["inference"] = inference_table(

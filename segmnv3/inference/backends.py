@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..device import native_bf16
+from ..device import CpuFeatures, native_bf16, openvino_precision
 from ..models import SegmentationModel
 from .int8 import float_hard_swish
 from .onnx import lowres_graph, ort_session, read_proto
@@ -43,9 +43,12 @@ class Backend(Protocol):
         ...
 
 
-def resolve_precision(precision: str, backend: str, device: torch.device) -> str:
-    """``"auto"`` → bf16 where ``device`` computes it natively, else fp32; an explicit
-    choice is checked against what the backend can run."""
+def resolve_precision(
+    precision: str, backend: str, device: torch.device, features: CpuFeatures | None = None
+) -> str:
+    """``"auto"`` → bf16 where ``device`` computes it natively (a CPU's ``features``,
+    default this machine's), else fp32; an explicit choice is checked against what the
+    backend can run."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if backend == "onnxruntime":
@@ -56,8 +59,8 @@ def resolve_precision(precision: str, backend: str, device: torch.device) -> str
             )
         return "fp32"
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    if precision == "bf16" and not native_bf16(device):
+        return "bf16" if native_bf16(device, features) else "fp32"
+    if precision == "bf16" and not native_bf16(device, features):
         if backend == "openvino":
             raise ValueError(
                 f"precision 'bf16': this {device.type.upper()} has no native bf16 (AVX512_BF16 "
@@ -213,9 +216,9 @@ class OpenVinoBackend:
             model = model.clone()
             model.reshape({model.inputs[0]: list(shape)})
         compiled = _openvino_core().compile_model(model, "CPU", self.config)
-        hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-        if self.precision == "bf16" and "bf16" not in hint:
-            raise ValueError("precision 'bf16': OpenVINO compiled this model in fp32 here")
+        ran = openvino_precision(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        if self.precision in ("bf16", "fp32") and ran != self.precision:
+            raise ValueError(f"precision {self.precision!r}: OpenVINO compiled this model in {ran}")
         return compiled.create_infer_request()
 
     def _request(self, shape: tuple):

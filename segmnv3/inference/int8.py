@@ -38,11 +38,20 @@ class _Calibration:
 
 
 def quantize_int8(
-    fp32_path: str | Path, int8_path: str | Path, calibration: Iterable[np.ndarray]
+    fp32_path: str | Path,
+    int8_path: str | Path,
+    calibration: Iterable[np.ndarray],
+    weight_bits: int = 7,
 ) -> None:
-    """Static int8 quantization (QDQ, per-channel 7-bit weights, calibrated on ``calibration``:
+    """Static int8 quantization (QDQ, per-channel weights, calibrated on ``calibration``:
     N×3×H×W float32 arrays prepared exactly as for inference). The int8 model's only
-    output is ``labels``."""
+    output is ``labels``.
+
+    ``weight_bits``: 7 (the default) runs right on every x86 CPU; 8 keeps one more bit of
+    each weight but saturates on CPUs without VNNI (see :func:`segmnv3.device.int8_weight_bits`).
+    The choice is written in the file's metadata (``segmnv3.int8_weight_bits``)."""
+    if weight_bits not in (7, 8):
+        raise ValueError(f"int8 weight bits {weight_bits!r}; choose 7 or 8")
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -67,9 +76,10 @@ def quantize_int8(
         # 7-bit weights: without VNNI, x86 CPUs multiply uint8 by int8 with VPMADDUBSW,
         # whose int16 sums of two products saturate at full 8 bits (255·127·2 > 32767;
         # ONNX Runtime's 7-bit weights are symmetric, |w| <= 64: 255·64·2 = 32640 fits).
-        # On the demo model's held-out images, int8 mIoU -0.06 against fp32 with 7-bit
-        # weights instead of -0.66 with 8-bit (ONNX Runtime; OpenVINO -0.11 against -0.60).
-        "reduce_range": True,
+        # On the demo model's held-out images on an AVX2 CPU, int8 mIoU -0.06 against fp32
+        # with 7-bit weights instead of -0.66 with 8-bit (ONNX Runtime; OpenVINO -0.11
+        # against -0.60). With VNNI the products are summed in int32 and 8 bits are safe.
+        "reduce_range": weight_bits == 7,
         "nodes_to_exclude": tail,
     }
     try:
@@ -81,7 +91,8 @@ def quantize_int8(
         _uint8_tail(proto)
         prune_graph(proto)
         source = onnx.load(str(fp32_path), load_external_data=False)
-        onnx.helper.set_model_props(proto, {p.key: p.value for p in source.metadata_props})
+        props = {p.key: p.value for p in source.metadata_props}
+        onnx.helper.set_model_props(proto, {**props, "segmnv3.int8_weight_bits": str(weight_bits)})
         write_bytes_atomic(int8_path, proto.SerializeToString())
     finally:
         for p in (pre, tmp):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from torch.nn import functional as F
 from ..checkpoint import load_model, load_pretrained
 from ..data.io import read_image
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ..device import resolve_device
+from ..device import int8_saturates, resolve_device
 from ..postprocess import upsample_argmax
 from ..viz import colorize, draw_legend, overlay
 from .backends import BACKENDS, Backend, TorchBackend, choose_backend
 from .onnx import export_onnx, load_onnx_metadata
 from .stream import stream_masks
+
+log = logging.getLogger(__name__)
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
 
@@ -114,6 +117,12 @@ class Segmenter:
         if kind == "torch":
             raise ValueError(f"{path} is an ONNX model: use backend 'openvino' or 'onnxruntime'")
         meta = load_onnx_metadata(path)
+        if int8_saturates(int(meta.get("int8_weight_bits", 7))):
+            log.warning(
+                "%s has 8-bit int8 weights and this CPU has no VNNI: its sums saturate "
+                "(less accurate); export with --int8-weight-bits 7 for it",
+                path,
+            )
         runner = BACKENDS[kind].load(path, str(dev), num_threads, precision)
         return cls(runner, meta["classes"], meta["palette"], resize=meta["resize"],
                    mean=meta["mean"], std=meta["std"], batch_size=batch_size)  # fmt: skip

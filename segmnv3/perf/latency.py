@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ..device import cpu_has_native_bf16
+from ..device import cpu_features
 from ..inference import BACKENDS, Segmenter, TorchBackend, installed_backends
 from ..inference.int8 import quantize_int8
 from ..inference.onnx import export_onnx
@@ -88,7 +88,7 @@ def runtime_paths(int8: bool = True) -> list[tuple[str, str]]:
     paths = []
     for backend in installed_backends():
         precisions = ["fp32"]
-        if cpu_has_native_bf16() and backend != "onnxruntime":
+        if cpu_features().bf16 and backend != "onnxruntime":
             precisions.append("bf16")
         if int8 and backend != "torch":
             precisions.append("int8")

@@ -124,3 +124,29 @@ def test_int8_segmenter_masks_agree_with_the_whole_int8_graph(tmp_path):
         (labels,) = whole.run(["labels"], {"input": x[None]})
         # The graph upsamples uint8 logits in uint8 (rounding); segmnv3 in float (exact).
         assert (labels[0] == mask).mean() >= 0.95
+
+
+@pytest.mark.parametrize("bits, top", [(7, 64), (8, 127)])
+def test_weight_bits_set_the_weights_range_and_the_metadata(tmp_path, bits, top):
+    """7-bit weights stay within ±64 (no VPMADDUBSW saturation without VNNI); 8-bit ones use
+    ±127. The file says which it has."""
+    import torch
+
+    from segmnv3 import build_model
+    from segmnv3.inference.int8 import quantize_int8
+    from segmnv3.inference.onnx import export_onnx, load_onnx_metadata
+
+    torch.manual_seed(0)
+    model = build_model("lraspp", 3, backbone="mobilenet_v3_small").eval()
+    fp32, q = tmp_path / "m.onnx", tmp_path / f"m{bits}.onnx"
+    export_onnx(model, fp32, classes=list("abc"), palette=[(0, 0, 0)] * 3)
+    calib = np.random.default_rng(0).standard_normal((2, 1, 3, 64, 64)).astype(np.float32)
+    quantize_int8(fp32, q, iter(calib), weight_bits=bits)
+    proto = onnx.load(str(q))
+    weights = [numpy_helper.to_array(t) for t in proto.graph.initializer
+               if t.data_type == TensorProto.INT8 and len(t.dims) == 4]  # fmt: skip
+    assert len(weights) > 20
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == top
+    assert load_onnx_metadata(q)["int8_weight_bits"] == bits
+    with pytest.raises(ValueError, match="int8 weight bits 6; choose 7 or 8"):
+        quantize_int8(fp32, tmp_path / "x.onnx", iter(calib), weight_bits=6)

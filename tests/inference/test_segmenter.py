@@ -34,7 +34,7 @@ def _reference(ckpt, image):
 
 
 def test_torch_backend_equals_the_model_argmax(ckpt):
-    seg = Segmenter.from_checkpoint(ckpt)
+    seg = Segmenter.from_checkpoint(ckpt, backend="torch", precision="fp32")  # vs fp32 below
     image = _image(97, 131)
     logits = _reference(ckpt, image)
     mask = seg.predict(image)
@@ -93,8 +93,8 @@ def test_resize_from_config_returns_masks_at_input_size(tmp_path):
 
 
 def test_onnxruntime_backend_matches_torch(ckpt, tmp_path):
-    torch_seg = Segmenter.from_checkpoint(ckpt)
-    ort_seg = Segmenter.from_checkpoint(ckpt, backend="onnxruntime")
+    torch_seg = Segmenter.from_checkpoint(ckpt, backend="torch", precision="fp32")
+    ort_seg = Segmenter.from_checkpoint(ckpt, backend="onnxruntime", precision="fp32")
     for size in [(32, 32), (97, 131)]:
         image = _image(*size, seed=3)
         a, b = torch_seg.predict(image), ort_seg.predict(image)

@@ -1,4 +1,4 @@
-from segmnv3.device import cpu_has_native_bf16
+from segmnv3.device import cpu_features
 from segmnv3.perf.latency import inference_table, label_upsampling, runtime_paths
 from segmnv3.perf.timing import interleaved_latency
 
@@ -14,7 +14,7 @@ def test_interleaved_latency_takes_turns():
 def test_inference_table_rows():
     rows = inference_table(heads=("lraspp",), sizes=((64, 96),), repeats=1, log=lambda *_: None)
     paths = ["torchvision eager"] + [f"segmnv3 {b} {p}" for b, p in runtime_paths()]
-    assert any("bf16" in p for p in paths) == cpu_has_native_bf16()
+    assert any("bf16" in p for p in paths) == cpu_features().bf16
     assert {"segmnv3 openvino int8", "segmnv3 onnxruntime fp32", "segmnv3 torch fp32"} <= set(paths)
     n = len(paths)
     assert [r["path"] for r in rows] == paths * 2  # full tail, then reduced tail
