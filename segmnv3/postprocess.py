@@ -45,15 +45,21 @@ def _source_axis(out_len: int, in_len: int, device) -> tuple[Tensor, Tensor]:
     return i0, torch.stack([1 - frac, frac], 1)
 
 
-def _spans(i0: Tensor, in_len: int) -> tuple[Tensor, Tensor]:
-    """For each source index i, the output indices whose first source is i, padded to the
-    longest run: (in_len × L indices, in_len × L validity)."""
+def _chunks(i0: Tensor, in_len: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The output indices grouped by their first source index i, in chunks of at most L
+    (the usual run, ceil(out / in); a border run, longer by the clamped half pixel, takes
+    two chunks instead of widening every block). Returns per source index its first chunk
+    and its chunk count, and per chunk its L output indices and their validity."""
+    device, length = i0.device, max(1, -(-len(i0) // in_len))
     counts = torch.bincount(i0, minlength=in_len)
     starts = torch.cumsum(counts, 0) - counts
-    offsets = torch.arange(int(counts.max()), device=i0.device)
-    valid = offsets[None] < counts[:, None]
-    index = (starts[:, None] + offsets[None]).clamp(max=len(i0) - 1)
-    return index, valid
+    n_chunks = (counts + length - 1) // length
+    first = torch.cumsum(n_chunks, 0) - n_chunks
+    cell = torch.repeat_interleave(torch.arange(in_len, device=device), n_chunks)
+    begin = starts[cell] + (torch.arange(len(cell), device=device) - first[cell]) * length
+    index = begin[:, None] + torch.arange(length, device=device)
+    valid = index < (starts + counts)[cell][:, None]
+    return first, n_chunks, index.clamp(max=len(i0) - 1), valid
 
 
 def _next_index(n: int, device) -> Tensor:
@@ -102,20 +108,73 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
 
     # Cells whose corners disagree: interpolate their logits, one padded block per cell.
     down, right = _next_index(h, device), _next_index(w, device)
-    rows, row_ok = _spans(y0, h)  # h × R output rows per cell row
-    cols, col_ok = _spans(x0, w)  # w × C output columns per cell column
     t = logits.float().permute(0, 2, 3, 1)  # N×h×w×K
-    corners = t[b[:, None, None], torch.stack([ci, down[ci]], 1)[:, :, None],
-                torch.stack([cj, right[cj]], 1)[:, None, :]]  # fmt: skip  # M×2×2×K
-    ry, cx = rows[ci], cols[cj]  # M×R, M×C
+    y1, x1 = down[ci], right[cj]
+    corners = torch.stack([t[b, ci, cj], t[b, ci, x1], t[b, y1, cj], t[b, y1, x1]], 1)  # M×4×K
+    rows, cols = _chunks(y0, h), _chunks(x0, w)
+    flat = torch.cat([ids.reshape(-1), ids.new_zeros(1)])  # a spare slot for the padding
+    can_win = _can_win(corners)
+    count = can_win.sum(1)
+    # Most boundary cells have two candidate classes; a few have many: group by count so
+    # that the few don't pad every block to their width.
+    for low_count, high_count in ((0, 2), (2, 4), (4, k)):
+        sel = ((count > low_count) & (count <= high_count)).nonzero()[:, 0]
+        if len(sel):
+            cells = (b[sel], ci[sel], cj[sel])
+            _fill_blocks(flat, corners[sel], can_win[sel], cells, rows, cols, (wy, wx), size)
+    return flat[:-1].view(n, out_h, out_w)
+
+
+def _fill_blocks(flat, corners, can_win, cells, rows, cols, weights, size) -> None:
+    """Interpolate the candidate classes of each cell at its output pixels and write the
+    winners into ``flat`` (the N·H·W mask and a spare slot)."""
+    b, ci, cj = cells
+    out_h, out_w = size
+    wy, wx = weights
+    corners, classes = _candidates(corners, can_win)  # M×4×T, M×T
+    # One block per (row chunk, column chunk) of each cell: usually one, two at a border.
+    ny, nx = rows[1][ci], cols[1][cj]
+    m = torch.repeat_interleave(torch.arange(len(b), device=b.device), ny * nx)
+    local = torch.arange(len(m), device=b.device) - (torch.cumsum(ny * nx, 0) - ny * nx)[m]
+    chunk_y, chunk_x = rows[0][ci[m]] + local // nx[m], cols[0][cj[m]] + local % nx[m]
+    ry, row_ok, cx, col_ok = rows[2][chunk_y], rows[3][chunk_y], cols[2][chunk_x], cols[3][chunk_x]
+    c00, c01, c10, c11 = (corners[m, i, None] for i in range(4))  # B×1×T each
+    ax, ay = wx[cx], wy[ry]  # B×C×2, B×R×2: the weights of the two sources
     # Along x first, then y, in the order F.interpolate sums (same rounding).
-    across = torch.einsum("mcb,mabk->mack", wx[cx], corners)  # M×2×C×K
-    values = torch.einsum("mra,mack->mrck", wy[ry], across)  # M×R×C×K
-    best = values.argmax(3).to(dtype)
-    ok = row_ok[ci][:, :, None] & col_ok[cj][:, None, :]
-    m_idx = b[:, None, None].expand_as(ok)
-    ids[m_idx[ok], ry[:, :, None].expand_as(ok)[ok], cx[:, None, :].expand_as(ok)[ok]] = best[ok]
-    return ids
+    upper = ax[:, :, :1] * c00 + ax[:, :, 1:] * c01  # B×C×T
+    lower = ax[:, :, :1] * c10 + ax[:, :, 1:] * c11
+    values = ay[:, :, 0, None, None] * upper[:, None] + ay[:, :, 1, None, None] * lower[:, None]
+    pick = values.argmax(3)  # B×R×C positions among the candidates
+    best = classes[m].gather(1, pick.view(len(m), -1)).view_as(pick).to(flat.dtype)
+    ok = row_ok[:, :, None] & col_ok[:, None, :]
+    index = (b[m, None, None] * out_h + ry[:, :, None]) * out_w + cx[:, None, :]
+    flat[torch.where(ok, index, len(flat) - 1).reshape(-1)] = best.reshape(-1)
+
+
+def _can_win(corners: Tensor) -> Tensor:
+    """M×K: the classes that can win somewhere in each cell of M×4×K corner logits.
+
+    A pixel's logit of class c is a weighted mean of c's four corner logits, so it is at most
+    their maximum, and the winner's is at least max over c of c's smallest corner logit. A
+    class whose largest corner logit is below that bound never wins; in a trained model's
+    boundary cells two to four of 21 classes remain."""
+    bound = corners.min(1).values.max(1, keepdim=True).values  # M×1
+    return corners.max(1).values >= bound
+
+
+def _candidates(corners: Tensor, can_win: Tensor) -> tuple[Tensor, Tensor]:
+    """The corner logits of the classes that can win, in ascending id order (so argmax
+    ties still go to the lower id): M×4×T (padded below every corner where a cell has fewer
+    than T candidates) and their M×T class ids."""
+    t = int(can_win.sum(1).max())
+    k = corners.shape[2]
+    order = (~can_win).to(torch.int64) * k + torch.arange(k, device=corners.device)
+    classes = order.topk(t, dim=1, largest=False, sorted=True).indices  # M×T, ascending ids
+    kept = can_win.gather(1, classes)
+    picked = corners.gather(2, classes[:, None].expand(-1, 4, -1))
+    # The padding gets a value below every corner (finite: a zero weight times -inf is NaN).
+    floor = corners.amin((1, 2)).view(-1, 1, 1) - 1
+    return torch.where(kept[:, None], picked, floor), classes
 
 
 def _dense(logits: Tensor, size: tuple[int, int], dtype: torch.dtype) -> Tensor:

@@ -81,3 +81,13 @@ def test_interpolated_fraction():
     logits = torch.zeros(1, 2, 4, 4)
     logits[:, 1, :, 2:] = 1  # class 1 in the right half: only the middle column of cells mixes
     assert postprocess.interpolated_fraction(logits) == pytest.approx(4 / 16)
+
+
+def test_a_class_that_wins_no_corner_can_win_between_them(monkeypatch):
+    """Class 2 is second at both source pixels, yet wins midway: the sparse path must keep
+    every class whose largest corner logit reaches the bound, not only the corners' winners."""
+    monkeypatch.setattr(postprocess, "DENSE_ABOVE", 1.0)
+    logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.9]]).view(1, 3, 1, 2)
+    ids = upsample_argmax(logits, (1, 8))
+    ref = F.interpolate(logits, size=(1, 8), mode="bilinear", align_corners=False).argmax(1)
+    assert torch.equal(ids.long(), ref) and 2 in ids.tolist()[0][0]

@@ -20,6 +20,7 @@ from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.serving import serving_load
 from ..perf.throughput import data_loading, train_step
+from ..perf.timing import matmul_rate
 from ..perf.video import video_throughput
 from .common import ArgumentParser, positive_int, run_tool
 
@@ -65,6 +66,11 @@ def run(args: argparse.Namespace) -> dict:
           f"{torch.__version__}, {args.threads} threads; runtimes: "
           f"{', '.join(installed_backends())}")  # fmt: skip
     report: dict = {"threads": args.threads, "cpu_flags": cpu.describe()}
+    report["matmul_gflops"] = {"fp32": matmul_rate(torch.float32)}
+    if cpu.bf16:
+        report["matmul_gflops"]["bf16"] = matmul_rate(torch.bfloat16)
+    rates = [f"{rate:.0f} GFLOP/s {kind}" for kind, rate in report["matmul_gflops"].items()]
+    print(f"compute limit: a 2048×2048 matrix product at {', '.join(rates)}")
     if not args.skip_table:
         print(TABLE_HEADER)
         report["inference"] = inference_table(

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 
 def median_latency(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -40,3 +41,12 @@ def interleaved_latency(fns: dict, repeats: int = 6, rounds: int = 3, settle: fl
                 fn()
                 times[name].append(time.perf_counter() - t)
     return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def matmul_rate(dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n×n matrix product in ``dtype`` on the CPU: the compute limit a
+    network's rate is compared with (bf16 runs natively only where the CPU has it)."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    seconds = median_latency(lambda: torch.mm(a, b), repeats=repeats, warmup=2)
+    return 2 * n**3 / seconds / 1e9
