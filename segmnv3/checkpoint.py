@@ -19,9 +19,10 @@ from torch import nn
 
 from . import hub
 from .config import Config, config_from_dict
-from .data.io import write_bytes_atomic
 from .hub import VOC_CLASSES, VOC_PALETTE
+from .io import write_bytes_atomic
 from .models import build_model, load_file, state_dict_of, torchvision_model_options
+from .preprocess import Preprocessing
 from .viz import default_palette
 
 
@@ -49,6 +50,11 @@ class LoadedModel:
     classes: list[str]
     palette: list[tuple[int, int, int]]
     source: str  # "segmnv3", "torchvision" or the registry name
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """How the model's input is made: the config's eval resize, ImageNet statistics."""
+        return Preprocessing(self.config.data.eval_resize)
 
 
 def _load_state(model: nn.Module, state: dict, path) -> None:
@@ -102,18 +108,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
                 f"{path}: neither a segmnv3 checkpoint nor a torchvision MobileNetV3 segmentation "
                 "state dict (no segmentation head in its keys)"
             ) from None
-        config = Config()
-        config.model.head = options["head"]
-        config.model.reduced_tail = options["reduced_tail"]
-        config.model.aux = options["aux"]
-        config.data.dataset = "coco"
-        config.data.options = {"categories": "voc"}
+        # Preprocessed as torchvision evaluates these models (shorter side 520), the same
+        # rule as for the registry's names; the file is named by its entry when its hash
+        # is a known one.
+        config = config_from_dict(hub.torchvision_segmentation_config(
+            options["head"], options["reduced_tail"], options["aux"]))  # fmt: skip
         model = build_model(**options)
         _load_state(model, state, path)
         n = options["num_classes"]
         classes = VOC_CLASSES if n == 21 else [f"class_{i}" for i in range(n)]
         palette = VOC_PALETTE if n == 21 else default_palette(n)
-        source = "torchvision"
+        source = hub.known_entry_of(path) or "torchvision"
     return LoadedModel(model.to(device).eval(), config, classes, palette, source)
 
 

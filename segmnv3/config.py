@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .data.io import write_bytes_atomic
+from .io import write_bytes_atomic
 from .schema import ConfigKeyError, ConfigValueError, from_dict
 
 

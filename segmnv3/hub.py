@@ -81,7 +81,18 @@ class KnownWeights:
 
 _TV = "https://download.pytorch.org/models/"
 _COCO_VOC = {"dataset": "COCO val2017, VOC classes"}
-_SEG_CONFIG = {"data": {"dataset": "coco", "options": {"categories": "voc"}, "eval_resize": 520}}
+# torchvision evaluates its segmentation weights with the shorter side resized to 520. One
+# rule for them: by name, and as a file loaded by path (any torchvision-format state dict).
+TORCHVISION_RESIZE = 520
+_SEG_CONFIG = {"data": {"dataset": "coco", "options": {"categories": "voc"},
+                        "eval_resize": TORCHVISION_RESIZE}}  # fmt: skip
+
+
+def torchvision_segmentation_config(head: str, reduced_tail: bool, aux: bool) -> dict:
+    """The config (as a dict) a torchvision segmentation model is evaluated with."""
+    return {**_SEG_CONFIG, "model": {"head": head, "reduced_tail": reduced_tail, "aux": aux}}
+
+
 _TV_SOURCE, _TV_LICENSE = "torchvision 0.29 (PyTorch)", "BSD-3-Clause"
 
 
@@ -93,12 +104,12 @@ def _torchvision_segmentation(head: str, url: str, aux: bool, miou: float, param
         architecture={"head": head, "num_classes": 21, "reduced_tail": False, "aux": aux},
         classes=tuple(VOC_CLASSES),
         palette=tuple(VOC_PALETTE),
-        resize=520,
+        resize=TORCHVISION_RESIZE,
         metrics={**_COCO_VOC, "mIoU": miou, "pixel_acc": 91.2},
         num_params=params,
         source=_TV_SOURCE,
         license=_TV_LICENSE,
-        config={**_SEG_CONFIG, "model": {"head": head, "reduced_tail": False, "aux": aux}},
+        config=torchvision_segmentation_config(head, False, aux),
     )
 
 
@@ -221,6 +232,15 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def known_entry_of(path: str | Path) -> str | None:
+    """The registry name whose SHA-256 prefix ``path``'s content has, or None."""
+    digest = sha256_of(Path(path))
+    for entry in _registry().values():
+        if digest.startswith(entry.sha256_prefix):
+            return entry.name
+    return None
 
 
 def verify(path: Path, prefix: str) -> None:

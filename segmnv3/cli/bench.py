@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..data.io import write_bytes_atomic
 from ..device import cpu_features
 from ..inference import Segmenter, installed_backends
+from ..io import write_bytes_atomic
 from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.serving import serving_load

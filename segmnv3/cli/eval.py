@@ -15,12 +15,12 @@ from pathlib import Path
 
 from ..checkpoint import LoadedModel, load_source
 from ..config import Config, load_config
-from ..data.io import write_bytes_atomic, write_png
 from ..device import default_device, resolve_device
 from ..engine import distributed as du
 from ..engine.builders import eval_dataset
 from ..engine.evaluate import PredictionWriter, evaluate, format_table
 from ..inference import BACKENDS, PRECISIONS, Segmenter
+from ..io import write_bytes_atomic, write_png
 from ..metrics import json_ready
 from ..viz import confusion_image
 from .common import ArgumentParser, add_model_source, run_tool, show_progress

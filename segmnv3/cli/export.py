@@ -18,12 +18,12 @@ import torch
 from .. import hub
 from ..checkpoint import export_weights, load_checkpoint, load_model, load_source
 from ..data import FolderSegmentation
-from ..data.io import IMAGE_EXTENSIONS, read_image, write_bytes_atomic
 from ..device import int8_weight_bits
 from ..engine.builders import eval_dataset
 from ..inference import BACKENDS, Segmenter, installed_backends
 from ..inference.int8 import quantize_int8
 from ..inference.onnx import check_onnx, export_onnx, ort_session
+from ..io import IMAGE_EXTENSIONS, read_image, write_bytes_atomic
 from ..metrics import ConfusionMatrix
 from ..perf.timing import interleaved_latency
 from .common import ArgumentParser, add_model_source, positive_int, run_tool

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.io import IMAGE_EXTENSIONS, write_png
 from ..inference import Segmenter
 from ..inference.stream import VIDEO_EXTENSIONS, segment_video
+from ..io import IMAGE_EXTENSIONS, write_png
 from .common import (
     ArgumentParser,
     add_model_source,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import check_same_size, read_image, read_mask
 from .base import SegmentationDataset
-from .io import check_same_size, read_image, read_mask
 
 # (label id, name, colour) of the 19 classes scored by the official benchmark, in train-id
 # order; from cityscapesscripts.helpers.labels. Every other id is ignored (255).

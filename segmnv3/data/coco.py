@@ -17,9 +17,9 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..hub import VOC_CLASSES, VOC_PALETTE
+from ..io import check_same_size, read_image, read_mask, write_png
 from ..viz import default_palette
 from .base import SegmentationDataset
-from .io import check_same_size, read_image, read_mask, write_png
 
 # COCO's 80 thing categories: (category id, name).
 COCO_CATEGORIES = [

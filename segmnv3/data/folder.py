@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
 from .base import SegmentationDataset
-from .io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
 
 CLASSES_FILE = "classes.yaml"
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from .transforms import IGNORE_INDEX
+from ..preprocess import IGNORE_INDEX
 
 
 def worker_init(worker_id: int) -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import yaml
 from pycocotools import mask as mask_utils
 
+from ..io import write_bytes_atomic, write_png
 from .coco import COCO_CATEGORIES
-from .io import write_bytes_atomic, write_png
 from .synthetic import CLASSES, PALETTE, SyntheticSegmentation
 
 FORMATS = ("cityscapes", "coco", "folder")

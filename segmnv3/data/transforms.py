@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-IGNORE_INDEX = 255
+from ..preprocess import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+__all__ = ["IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "EvalPreset", "Preset",
+           "denormalize", "eval_preset", "train_preset"]  # fmt: skip
 
 
 class Preset:
@@ -92,18 +93,31 @@ def train_preset(
     return Preset(A.Compose(steps))
 
 
+class EvalPreset:
+    """Evaluation's ``(image, mask) → (tensor, int64 tensor)``: the model's
+    :class:`~segmnv3.preprocess.Preprocessing`, the very rule ``Segmenter`` runs, and the mask
+    resized with the image (nearest neighbour). Nothing random."""
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        self.preprocessing = preprocessing
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.preprocessing
+        x = p.normalize(p.resize_image(image))
+        return x, torch.as_tensor(p.resize_mask(mask), dtype=torch.int64)
+
+    def __repr__(self) -> str:
+        return f"EvalPreset({self.preprocessing!r})"
+
+
 def eval_preset(
     resize: int | None = None,
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
-) -> Preset:
+) -> EvalPreset:
     """Optional resize of the shorter side to ``resize`` (torchvision's COCO protocol: 520),
     then normalisation. The mask is resized the same way, nearest-neighbour."""
-    steps: list = []
-    if resize is not None:
-        steps.append(_shorter_side(resize))
-    steps += [A.Normalize(mean=mean, std=std, max_pixel_value=255.0), ToTensorV2()]
-    return Preset(A.Compose(steps))
+    return EvalPreset(Preprocessing(resize, tuple(mean), tuple(std)))
 
 
 def denormalize(

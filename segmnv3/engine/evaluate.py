@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data.cityscapes import TRAIN_ID_TO_ID
-from ..data.io import write_png
 from ..data.loader import pad_collate, worker_init
 from ..data.transforms import denormalize
+from ..io import write_png
 from ..metrics import ConfusionMatrix
 from ..models import SegmentationModel
 from ..postprocess import numpy_label_dtype, upsample_argmax

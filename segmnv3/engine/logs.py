@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..data.io import write_bytes_atomic, write_png
 from ..data.transforms import denormalize
+from ..io import write_bytes_atomic, write_png
 from ..viz import draw_legend, overlay
 from . import distributed as du
 from .evaluate import predict_labels

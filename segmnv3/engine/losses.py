@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..data.transforms import IGNORE_INDEX
+from ..preprocess import IGNORE_INDEX
 
 
 def segmentation_loss(logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:

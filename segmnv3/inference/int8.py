@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import write_bytes_atomic
+from ..io import write_bytes_atomic
 from .onnx import prune_graph
 
 

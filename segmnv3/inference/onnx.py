@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.io import write_bytes_atomic
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..io import write_bytes_atomic
 from ..postprocess import label_dtype
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 OPSET = 17
 

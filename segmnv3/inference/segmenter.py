@@ -7,18 +7,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..checkpoint import load_model, load_pretrained
-from ..data.io import read_image
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..device import int8_saturates, resolve_device
+from ..io import to_rgb
 from ..postprocess import upsample_argmax
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..viz import colorize, draw_legend, overlay
 from .backends import BACKENDS, Backend, TorchBackend, choose_backend
 from .onnx import export_onnx, load_onnx_metadata
@@ -27,38 +25,6 @@ from .stream import stream_masks
 log = logging.getLogger(__name__)
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
-
-
-def to_rgb(image: ImageLike, name: str = "image") -> np.ndarray:
-    """A path, RGB/RGBA/grey uint8 array or PIL image → contiguous RGB uint8 H×W×3.
-
-    One rule for orientation: paths and PIL images are turned upright as their EXIF
-    orientation says (as a viewer shows them); arrays are taken as given."""
-    if isinstance(image, str | Path):
-        return read_image(image)
-    if isinstance(image, Image.Image):
-        return _pil_to_rgb(image)
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name}: expected a path, a numpy array or a PIL image, got {type(image)}")
-    if image.dtype != np.uint8:
-        raise TypeError(f"{name}: expected uint8 pixels, got dtype {image.dtype}")
-    if image.ndim == 2:
-        return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
-    if image.ndim == 3 and image.shape[2] == 3:
-        return np.ascontiguousarray(image)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return np.ascontiguousarray(image[..., :3])
-    raise ValueError(f"{name}: expected H×W, H×W×3 or H×W×4 pixels, got shape {image.shape}")
-
-
-def _pil_to_rgb(image: Image.Image) -> np.ndarray:
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale, don't clip
-        grey = np.asarray(image).astype(np.int64)
-        top = 65535 if image.mode.startswith("I;16") or grey.max(initial=0) > 255 else 255
-        grey = (grey.clip(0, top) * 255 + top // 2) // top
-        return np.ascontiguousarray(np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2))
-    return np.asarray(image.convert("RGB"))
 
 
 class Segmenter:
@@ -83,12 +49,20 @@ class Segmenter:
     ) -> None:
         self.backend, self.classes = backend, list(classes)
         self.palette = [tuple(int(v) for v in c) for c in palette]
-        self.resize, self.batch_size = resize, batch_size
-        self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
-        # Normalisation as one multiply-add on the uint8 values: x * scale + shift.
-        std64, mean64 = np.asarray(std, np.float64), np.asarray(mean, np.float64)
-        self._scale = torch.tensor(1.0 / (255.0 * std64), dtype=torch.float32).view(3, 1, 1)
-        self._shift = torch.tensor(-mean64 / std64, dtype=torch.float32).view(3, 1, 1)
+        self.batch_size = batch_size
+        self.preprocessing = Preprocessing(resize, tuple(mean), tuple(std))
+
+    @property
+    def resize(self) -> int | None:
+        return self.preprocessing.resize
+
+    @property
+    def mean(self) -> list[float]:
+        return list(self.preprocessing.mean)
+
+    @property
+    def std(self) -> list[float]:
+        return list(self.preprocessing.std)
 
     @classmethod
     def from_checkpoint(
@@ -197,19 +171,9 @@ class Segmenter:
         return len(self.classes)
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
-        """RGB uint8 H×W×3 → the model input, 3×H×W float32 (resized, normalised)."""
-        if self.resize:
-            h, w = rgb.shape[:2]
-            s = self.resize / min(h, w)
-            size = (max(1, round(w * s)), max(1, round(h * s)))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
-        # One fused multiply-add from HWC uint8 into a CHW float32 buffer (PyTorch's threads;
-        # a tenth of the time of the same arithmetic in NumPy at 1024×512).
-        if not rgb.flags.writeable:  # e.g. np.asarray of a PIL image; torch wants writable
-            rgb = rgb.copy()
-        out = torch.empty((3, *rgb.shape[:2]), dtype=torch.float32)
-        torch.addcmul(self._shift, torch.from_numpy(rgb).permute(2, 0, 1), self._scale, out=out)
-        return out.numpy()
+        """RGB uint8 H×W×3 → the model input, 3×H×W float32 (resized, normalised), by the
+        model's :class:`~segmnv3.preprocess.Preprocessing`."""
+        return self.preprocessing(rgb)
 
     def _batches(self, images: list[np.ndarray]):
         """Groups of indices whose prepared sizes match, at most ``batch_size`` each."""

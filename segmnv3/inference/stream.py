@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..data.io import write_png
+from ..io import write_png
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 DEFAULT_FPS = 30.0  # for sources that do not say (cameras often report 0)

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..device import cpu_features
 from ..inference import BACKENDS, Segmenter, TorchBackend, installed_backends
 from ..inference.int8 import quantize_int8
 from ..inference.onnx import export_onnx
 from ..models import build_model, count_macs, count_parameters
 from ..postprocess import interpolated_fraction, upsample_argmax
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .timing import interleaved_latency
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader
 from ..data import Cityscapes, pad_collate, train_preset, worker_init
 from ..data.cityscapes import ID_TO_TRAIN_ID
 from ..data.samples import write_sample_data
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..models import build_model
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .latency import torchvision_model
 from .timing import median_latency
 

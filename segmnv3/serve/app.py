@@ -22,15 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from io import BytesIO
 
-import cv2
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ..data.io import check_complete, decode_image
 from ..inference import Segmenter
+from ..io import check_complete, decode_image, encode_png
 from . import Limits
 
 FORMATS = ("png", "json", "overlay")
@@ -167,13 +166,13 @@ def respond(segmenter: Segmenter, data: bytes, format: str, overlay: bool, max_p
     mask = segmenter.predict(image)
     if format == "png":
         ids = mask if mask.dtype == np.uint8 else mask.astype(np.uint16)
-        return Response(_png(ids), media_type="image/png")
+        return Response(encode_png(ids), media_type="image/png")
     picture = segmenter.overlay(image, mask)
     if format == "overlay":
-        return Response(_png(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)), media_type="image/png")
+        return Response(encode_png(picture), media_type="image/png")
     body = summary(mask, segmenter.classes)
     if overlay:
-        png = _png(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        png = encode_png(picture)
         body["overlay_png_base64"] = base64.b64encode(png).decode()
     return JSONResponse(body)
 
@@ -190,10 +189,3 @@ def summary(mask: np.ndarray, classes: list[str]) -> dict:
         found.append({"id": int(i), "name": classes[i],
                       "fraction": round(float(counts[i]) / mask.size, 6), "rle": rle})  # fmt: skip
     return {"height": int(mask.shape[0]), "width": int(mask.shape[1]), "classes": found}
-
-
-def _png(array: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise RuntimeError(f"cannot encode a {array.shape} {array.dtype} array as PNG")
-    return encoded.tobytes()

@@ -8,9 +8,9 @@ from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 from segmnv3 import Segmenter
 from segmnv3.checkpoint import load_model
 from segmnv3.config import load_config
-from segmnv3.data.io import write_png
 from segmnv3.data.synthetic import CLASSES, PALETTE
 from segmnv3.inference import fuse_batchnorm
+from segmnv3.io import write_png
 
 
 @pytest.fixture(scope="module")

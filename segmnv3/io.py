@@ -1,4 +1,8 @@
-"""Decoding images and masks with OpenCV, with errors that name the file and the problem."""
+"""Reading and writing images and masks, and atomic writes: the leaf every layer shares.
+
+Images are decoded with OpenCV, with errors that name the file and the problem; files are
+written through a temp file and ``os.replace``, so an interruption never leaves half a file.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PNG_MAGIC, JPEG_MAGIC = b"\x89PNG\r\n\x1a\n", b"\xff\xd8"
@@ -118,16 +122,21 @@ def check_same_size(image: np.ndarray, mask: np.ndarray, image_path, mask_path) 
         )
 
 
-def write_png(path: str | Path, array: np.ndarray) -> None:
-    """Write a PNG atomically (temp file, then rename). RGB arrays are given as RGB."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def encode_png(array: np.ndarray, name="array") -> bytes:
+    """PNG bytes of an H×W id mask (uint8 or uint16) or an H×W×3 RGB picture."""
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", array)
     if not ok:
-        raise ValueError(f"cannot encode {path} as PNG (array {array.shape} {array.dtype})")
-    write_bytes_atomic(path, encoded.tobytes())
+        raise ValueError(f"cannot encode {name} as PNG (array {array.shape} {array.dtype})")
+    return encoded.tobytes()
+
+
+def write_png(path: str | Path, array: np.ndarray) -> None:
+    """Write a PNG atomically (temp file, then rename). RGB arrays are given as RGB."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, encode_png(array, path))
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -151,3 +160,35 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def to_rgb(image, name: str = "image") -> np.ndarray:
+    """A path, RGB/RGBA/grey uint8 array or PIL image → contiguous RGB uint8 H×W×3.
+
+    One rule for orientation: paths and PIL images are turned upright as their EXIF
+    orientation says (as a viewer shows them); arrays are taken as given."""
+    if isinstance(image, str | Path):
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        return _pil_to_rgb(image)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{name}: expected a path, a numpy array or a PIL image, got {type(image)}")
+    if image.dtype != np.uint8:
+        raise TypeError(f"{name}: expected uint8 pixels, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
+    if image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[..., :3])
+    raise ValueError(f"{name}: expected H×W, H×W×3 or H×W×4 pixels, got shape {image.shape}")
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale, don't clip
+        grey = np.asarray(image).astype(np.int64)
+        top = 65535 if image.mode.startswith("I;16") or grey.max(initial=0) > 255 else 255
+        grey = (grey.clip(0, top) * 255 + top // 2) // top
+        return np.ascontiguousarray(np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2))
+    return np.asarray(image.convert("RGB"))

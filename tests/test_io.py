@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segmnv3.data.io import read_image, read_mask, write_bytes_atomic, write_png
+from segmnv3.io import read_image, read_mask, write_bytes_atomic, write_png
 
 
 def _jpeg(tmp_path, name="a.jpg", extra=b""):
