@@ -99,12 +99,12 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
 
     labels, agree = _cells(logits)
     dtype = label_dtype(k)
-    ids = labels.to(dtype).index_select(1, y0).index_select(2, x0)
     b, ci, cj = (~agree).nonzero(as_tuple=True)
-    if len(b) == 0:
-        return ids
     if len(b) > DENSE_ABOVE * agree.numel():
         return _dense(logits, size, dtype)
+    flat = _base_labels(labels.to(dtype), y0, x0, size)  # N·H·W ids and a spare slot
+    if len(b) == 0:
+        return flat[:-1].view(n, out_h, out_w)
 
     # Cells whose corners disagree: interpolate their logits, one padded block per cell.
     down, right = _next_index(h, device), _next_index(w, device)
@@ -112,17 +112,39 @@ def upsample_argmax(logits: Tensor, size: tuple[int, int]) -> Tensor:
     y1, x1 = down[ci], right[cj]
     corners = torch.stack([t[b, ci, cj], t[b, ci, x1], t[b, y1, cj], t[b, y1, x1]], 1)  # M×4×K
     rows, cols = _chunks(y0, h), _chunks(x0, w)
-    flat = torch.cat([ids.reshape(-1), ids.new_zeros(1)])  # a spare slot for the padding
     can_win = _can_win(corners)
     count = can_win.sum(1)
-    # Most boundary cells have two candidate classes; a few have many: group by count so
-    # that the few don't pad every block to their width.
-    for low_count, high_count in ((0, 2), (2, 4), (4, k)):
+    # Most boundary cells have two candidate classes; a few have many: with many classes,
+    # group by count so that the few don't pad every block to their width.
+    groups = ((0, 2), (2, 4), (4, k)) if k > 6 and int(count.max()) > 4 else ((0, k),)
+    for low_count, high_count in groups:
         sel = ((count > low_count) & (count <= high_count)).nonzero()[:, 0]
-        if len(sel):
+        if len(sel) == len(b):
+            _fill_blocks(flat, corners, can_win, (b, ci, cj), rows, cols, (wy, wx), size)
+        elif len(sel):
             cells = (b[sel], ci[sel], cj[sel])
             _fill_blocks(flat, corners[sel], can_win[sel], cells, rows, cols, (wy, wx), size)
     return flat[:-1].view(n, out_h, out_w)
+
+
+def _base_labels(labels: Tensor, y0: Tensor, x0: Tensor, size: tuple[int, int]) -> Tensor:
+    """Each output pixel's label from the low-resolution labels (right wherever its cell's
+    corners agree), flat, with one spare slot at the end for padded writes.
+
+    Upsampling on the CPU, OpenCV's nearest neighbour (source floor(x · in / out)) picks
+    one of the pixel's two first sources x0 and x0 + 1, since x · s and (x + ½) · s − ½
+    differ by less than ½ for a scale s ≤ 1; in an agreeing cell both carry its label.
+    It takes half the time of two index_selects."""
+    n, (h, w), (out_h, out_w) = len(labels), labels.shape[1:], size
+    if labels.device.type != "cpu" or labels.dtype != torch.uint8 or h > out_h or w > out_w:
+        ids = labels.index_select(1, y0).index_select(2, x0)
+        return torch.cat([ids.reshape(-1), ids.new_zeros(1)])
+    flat = np.empty(n * out_h * out_w + 1, np.uint8)
+    planes = labels.numpy()
+    for i in range(n):
+        out = flat[i * out_h * out_w : (i + 1) * out_h * out_w].reshape(out_h, out_w)
+        cv2.resize(planes[i], (out_w, out_h), dst=out, interpolation=cv2.INTER_NEAREST)
+    return torch.from_numpy(flat)
 
 
 def _fill_blocks(flat, corners, can_win, cells, rows, cols, weights, size) -> None:

@@ -91,3 +91,18 @@ def test_a_class_that_wins_no_corner_can_win_between_them(monkeypatch):
     ids = upsample_argmax(logits, (1, 8))
     ref = F.interpolate(logits, size=(1, 8), mode="bilinear", align_corners=False).argmax(1)
     assert torch.equal(ids.long(), ref) and 2 in ids.tolist()[0][0]
+
+
+def test_many_upsampling_scales_match_interpolate():
+    """The base labels come from OpenCV's nearest neighbour, which must pick one of each
+    pixel's first sources at every scale (integer or not) up to 8×, width and height apart."""
+    g = torch.Generator().manual_seed(5)
+    for _ in range(40):
+        h, w = (int(v) for v in torch.randint(1, 24, (2,), generator=g))
+        out_h = h + int(torch.randint(0, 7 * h + 1, (1,), generator=g))
+        out_w = w + int(torch.randint(0, 7 * w + 1, (1,), generator=g))
+        logits = _smooth((1, 4, h, w), int(torch.randint(0, 1000, (1,), generator=g)))
+        ids = upsample_argmax(logits, (out_h, out_w))
+        ref, margin = _reference(logits, (out_h, out_w))
+        clear = margin > 1e-5
+        assert torch.equal(ids.long()[clear], ref[clear]), (h, w, out_h, out_w)
