@@ -20,8 +20,8 @@ from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.serving import serving_load
 from ..perf.throughput import data_loading, train_step
-from ..perf.timing import matmul_rate
 from ..perf.video import video_throughput
+from ..timing import matmul_rate
 from .common import ArgumentParser, positive_int, run_tool
 
 

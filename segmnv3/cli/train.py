@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ..config import load_config
 from ..device import default_device
 from ..engine import distributed as du
-from ..engine.train import TrainResult, train
+from ..engine.trainer import TrainResult, train
 from ..models import HEADS
 from .common import ArgumentParser, run_tool, show_progress
 

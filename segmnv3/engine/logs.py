@@ -15,7 +15,7 @@ from ..data.transforms import denormalize
 from ..io import write_bytes_atomic, write_png
 from ..viz import draw_legend, overlay
 from . import distributed as du
-from .evaluate import predict_labels
+from .evaluation import predict_labels
 
 
 class RunLog:

@@ -20,8 +20,8 @@ from ..data.synthetic import SyntheticSegmentation
 from ..inference import Segmenter
 from ..models import build_model
 from ..postprocess import interpolated_fraction
+from ..timing import interleaved_latency
 from .latency import _torchvision_predict, runtime_paths, segmenters, torchvision_model
-from .timing import interleaved_latency
 
 
 def sample_scene(height: int, width: int, index: int = 0) -> np.ndarray:

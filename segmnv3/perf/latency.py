@@ -21,7 +21,7 @@ from ..inference.onnx import export_onnx
 from ..models import build_model, count_macs, count_parameters
 from ..postprocess import interpolated_fraction, upsample_argmax
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
-from .timing import interleaved_latency
+from ..timing import interleaved_latency
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)

@@ -16,8 +16,8 @@ from ..data.cityscapes import ID_TO_TRAIN_ID
 from ..data.samples import write_sample_data
 from ..models import build_model
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+from ..timing import median_latency
 from .latency import torchvision_model
-from .timing import median_latency
 
 
 def data_loading(num_images: int = 12, workers: int = 2, batches: int = 12, log=print) -> dict:

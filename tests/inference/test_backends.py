@@ -7,7 +7,7 @@ import segmnv3
 from segmnv3.config import load_config
 from segmnv3.data.synthetic import CLASSES, PALETTE, SyntheticSegmentation
 from segmnv3.device import CpuFeatures, cpu_features
-from segmnv3.engine.train import train
+from segmnv3.engine.trainer import train
 from segmnv3.inference import Segmenter, choose_backend, installed_backends
 from segmnv3.inference import backends as backends_module
 from segmnv3.inference.backends import resolve_precision

@@ -1,6 +1,6 @@
 from segmnv3.device import cpu_features
 from segmnv3.perf.latency import inference_table, label_upsampling, runtime_paths
-from segmnv3.perf.timing import interleaved_latency
+from segmnv3.timing import interleaved_latency
 
 
 def test_interleaved_latency_takes_turns():

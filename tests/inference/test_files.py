@@ -3,9 +3,10 @@ import pytest
 from helpers import make_checkpoint
 
 from segmnv3 import Segmenter
-from segmnv3.cli.predict import main, predict_files
+from segmnv3.cli.predict import main
 from segmnv3.config import load_config
 from segmnv3.data.synthetic import CLASSES, PALETTE
+from segmnv3.inference.files import predict_files
 from segmnv3.io import read_image, write_png
 
 

@@ -15,7 +15,7 @@ from segmnv3.config import load_config
 from segmnv3.engine.losses import total_loss
 from segmnv3.engine.optim import lr_factor
 from segmnv3.engine.reproducible import epoch_indices
-from segmnv3.engine.train import NonFiniteLossError, train
+from segmnv3.engine.trainer import NonFiniteLossError, train
 from segmnv3.models import HEADS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     last = tmp_path / "nan" / "last.pt"
     before = last.read_bytes()
     nan = torch.tensor(float("nan"), requires_grad=True)
-    monkeypatch.setattr("segmnv3.engine.train.total_loss", lambda *args: nan * 1)
+    monkeypatch.setattr("segmnv3.engine.trainer.total_loss", lambda *args: nan * 1)
     with pytest.raises(NonFiniteLossError, match="iteration 5"):
         train(_config(tmp_path, "name=nan"), resume="auto", progress=False)
     assert last.read_bytes() == before

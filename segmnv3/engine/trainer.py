@@ -22,7 +22,7 @@ from ..config import Config
 from ..data.loader import pad_collate, worker_init
 from ..device import resolve_device
 from . import distributed as du
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .logs import RunLog, write_visuals
 from .losses import total_loss
 from .reproducible import epoch_indices

@@ -15,7 +15,7 @@ from segmnv3.config import load_config
 from segmnv3.data.cityscapes import ID_TO_TRAIN_ID
 from segmnv3.data.synthetic import CLASSES, PALETTE
 from segmnv3.engine.builders import eval_dataset
-from segmnv3.engine.evaluate import evaluate, predict_scores
+from segmnv3.engine.evaluation import evaluate, predict_scores
 
 ROOT = Path(__file__).resolve().parents[2]
 
