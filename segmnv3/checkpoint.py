@@ -65,8 +65,9 @@ def _load_state(model: nn.Module, state: dict, path) -> None:
         raise ValueError(f"{path}: weights do not fit the model ({first[0].strip()})") from None
 
 
-def model_config(config: Config, num_classes: int) -> dict[str, Any]:
-    """``build_model`` keyword arguments from a config."""
+def model_args(config: Config, num_classes: int) -> dict[str, Any]:
+    """``build_model`` keyword arguments from a config: what a checkpoint stores as
+    ``model_args`` (like nanoGPT's) and :func:`rebuild_model` builds from."""
     m = config.model
     return {
         "head": m.head,
@@ -79,6 +80,26 @@ def model_config(config: Config, num_classes: int) -> dict[str, Any]:
         "bn_momentum": m.bn_momentum,
         **m.head_options,
     }
+
+
+def rebuild_model(state: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
+    """The model of a segmnv3 checkpoint, built from its ``model_args`` (or, in checkpoints
+    from before they were stored, from its config) with its weights loaded."""
+    classes = list(state["classes"])
+    args = state.get("model_args")
+    if args is None:
+        try:
+            args = model_args(config_from_dict(state["config"]), len(classes))
+        except ValueError as exc:
+            raise ValueError(f"{path}: its config does not load: {exc}") from None
+    if not isinstance(args, dict) or args.get("num_classes") != len(classes):
+        raise ValueError(f"{path}: model_args {args!r} do not fit its {len(classes)} classes")
+    try:
+        model = build_model(**args)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: model_args {args!r} do not build a model ({exc})") from None
+    _load_state(model, state_dict_of(state["model"], path), path)
+    return model
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -96,8 +117,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
             raise ValueError(f"{path}: its config does not load: {exc}") from None
         classes = list(state["classes"])
         palette = [tuple(c) for c in state["palette"]]
-        model = build_model(**model_config(config, len(classes)))
-        _load_state(model, state_dict_of(state["model"], path), path)
+        model = rebuild_model(state, path)
         source = "segmnv3"
     else:
         state = state_dict_of(state, path)
@@ -131,6 +151,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> LoadedMode
         raise ValueError(f"{name!r} are {entry.task} weights, not a segmentation model")
     model = build_model(weights=name)
     config = config_from_dict(entry.config)
+    config.data.eval_resize = entry.resize  # the entry's preprocessing, one rule
     palette = [tuple(c) for c in entry.palette] or default_palette(len(entry.classes))
     return LoadedModel(model.to(device).eval(), config, list(entry.classes), palette, name)
 
@@ -172,7 +193,7 @@ def export_weights(
         name=name,
         url=weights.resolve().as_uri(),
         task="segmentation",
-        architecture=model_config(loaded.config, len(loaded.classes)),
+        architecture=model_args(loaded.config, len(loaded.classes)),
         classes=tuple(loaded.classes),
         palette=tuple(tuple(c) for c in loaded.palette),
         resize=loaded.config.data.eval_resize,

@@ -28,11 +28,6 @@ class ConfusionMatrix:
         self.mat: torch.Tensor | None = None
         self._reduced = False
 
-    def reset(self) -> None:
-        self.mat = None
-        self._reduced = False
-
-    @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         if pred.shape != target.shape:
             raise ValueError(f"pred shape {tuple(pred.shape)} != target {tuple(target.shape)}")

@@ -2,14 +2,14 @@
 
 import torch
 
-from segmnv3.checkpoint import model_config, save_checkpoint
+from segmnv3.checkpoint import model_args, save_checkpoint
 from segmnv3.models import build_model
 
 
 def make_checkpoint(path, config, classes, palette, seed=0):
     """A segmnv3 checkpoint of a randomly initialised model whose predictions vary."""
     torch.manual_seed(seed)
-    model = build_model(**model_config(config, len(classes)))
+    model = build_model(**model_args(config, len(classes)))
     for m in model.modules():  # random BN statistics: varied, class-mixing predictions
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
@@ -17,6 +17,7 @@ def make_checkpoint(path, config, classes, palette, seed=0):
     state = {
         "model": model.state_dict(),
         "config": config.to_dict(),
+        "model_args": model_args(config, len(classes)),
         "classes": list(classes),
         "palette": [list(c) for c in palette],
     }

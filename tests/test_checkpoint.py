@@ -54,7 +54,28 @@ def test_checkpoint_without_classes_or_with_other_weights(tmp_path):
     with pytest.raises(ValueError, match="nocls.pt: a segmnv3 checkpoint without 'classes'"):
         load_model(tmp_path / "nocls.pt")
     state = torch.load(path, weights_only=True)
-    state["config"]["model"]["head"] = "fcn"
+    state["model_args"]["head"] = "fcn"
     torch.save(state, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="other.pt: weights do not fit the model"):
         load_model(tmp_path / "other.pt")
+
+
+def test_a_checkpoint_rebuilds_its_model_from_model_args(tmp_path):
+    import torch
+    from helpers import make_checkpoint
+
+    from segmnv3.checkpoint import load_checkpoint, rebuild_model
+    from segmnv3.config import load_config
+    from segmnv3.data.synthetic import CLASSES, PALETTE
+
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small", "model.head=fcn"])
+    state = load_checkpoint(make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE))
+    assert state["model_args"]["head"] == "fcn" and state["model_args"]["num_classes"] == 5
+    model = rebuild_model(state)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state["model"][key])
+    old = {k: v for k, v in state.items() if k != "model_args"}  # before model_args existed
+    assert type(rebuild_model(old).classifier) is type(model.classifier)
+    bad = {**state, "model_args": {**state["model_args"], "num_classes": 7}}
+    with pytest.raises(ValueError, match="m.pt: model_args .* do not fit its 5 classes"):
+        rebuild_model(bad, tmp_path / "m.pt")

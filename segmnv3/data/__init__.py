@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,15 +28,18 @@ def build_dataset(
     transforms: Callable | None = None,
     **options,
 ):
-    """Build ``DATASETS[name]`` for ``split``; ``options`` go to its constructor."""
+    """Build ``DATASETS[name]`` for ``split``; ``options`` go to its constructor. Every
+    adapter takes ``root``, ``split`` and ``transforms`` by keyword (the synthetic scenes
+    ignore ``root``)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     cls = DATASETS[name]
-    if cls is SyntheticSegmentation:
-        return cls(split=split, transforms=transforms, **options)
-    if root is None:
-        raise ValueError(f"dataset {name!r} needs a root folder (data.root / --data-root)")
-    return cls(root, split=split, transforms=transforms, **options)
+    valid = sorted(set(inspect.signature(cls).parameters) - {"root", "split", "transforms"})
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"dataset {name!r}: unknown option {', '.join(unknown)}; valid options: "
+                         f"{', '.join(valid)}")  # fmt: skip
+    return cls(root=root, split=split, transforms=transforms, **options)
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -21,3 +22,10 @@ class SegmentationDataset:
         if self.transforms is not None:
             return self.transforms(image, mask)
         return image, mask
+
+
+def dataset_root(root: str | Path | None, name: str) -> Path:
+    """``root`` as a Path, or an error saying where the dataset's folder is set."""
+    if root is None:
+        raise ValueError(f"dataset {name!r} needs a root folder (data.root / --data-root)")
+    return Path(root)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import check_same_size, read_image, read_mask
-from .base import SegmentationDataset
+from .base import SegmentationDataset, dataset_root
 
 # (label id, name, colour) of the 19 classes scored by the official benchmark, in train-id
 # order; from cityscapesscripts.helpers.labels. Every other id is ignored (255).
@@ -72,7 +72,7 @@ class Cityscapes(SegmentationDataset):
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"Cityscapes split {split!r}; choose one of {SPLITS}")
-        self.root, self.split, self.transforms = Path(root), split, transforms
+        self.root, self.split, self.transforms = dataset_root(root, "cityscapes"), split, transforms
         image_dir = self.root / "leftImg8bit" / split
         if not image_dir.is_dir():
             raise FileNotFoundError(

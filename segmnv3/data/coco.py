@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 from ..hub import VOC_CLASSES, VOC_PALETTE
 from ..io import check_same_size, read_image, read_mask, write_png
 from ..viz import default_palette
-from .base import SegmentationDataset
+from .base import SegmentationDataset, dataset_root
 
 # COCO's 80 thing categories: (category id, name).
 COCO_CATEGORIES = [
@@ -102,7 +102,7 @@ class COCOSegmentation(SegmentationDataset):
             raise ValueError(f"COCO split {split!r}; choose 'train' or 'val'")
         if categories not in ("voc", "all"):
             raise ValueError(f"COCO categories {categories!r}; choose 'voc' or 'all'")
-        self.root, self.split, self.transforms = Path(root), split, transforms
+        self.root, self.split, self.transforms = dataset_root(root, "coco"), split, transforms
         self.image_dir = self.root / f"{split}{year}"
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"COCO: no image folder {self.image_dir}")

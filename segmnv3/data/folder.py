@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from ..io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
-from .base import SegmentationDataset
+from .base import SegmentationDataset, dataset_root
 
 CLASSES_FILE = "classes.yaml"
 
@@ -75,7 +75,7 @@ class FolderSegmentation(SegmentationDataset):
         palette: Sequence[Sequence[int]] | None = None,
         transforms: Callable | None = None,
     ) -> None:
-        self.root, self.transforms = Path(root), transforms
+        self.root, self.transforms = dataset_root(root, "folder"), transforms
         base = self.root / split if split else self.root
         image_dir, mask_dir = base / images, base / masks
         for folder in (image_dir, mask_dir):

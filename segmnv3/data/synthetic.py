@@ -9,6 +9,7 @@ demand from ``(seed, split, index)``, so workers need no shared state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -139,6 +140,7 @@ class SyntheticSegmentation(SegmentationDataset):
         size: tuple[int, int] | int = (128, 128),
         seed: int = 0,
         transforms: Callable | None = None,
+        root: str | Path | None = None,  # unused: the scenes are drawn, not read
     ) -> None:
         if split not in _SPLIT_CODES:
             raise ValueError(f"synthetic split {split!r}; choose one of {sorted(_SPLIT_CODES)}")

@@ -14,7 +14,7 @@ from .. import hub
 from ..checkpoint import export_weights, load_checkpoint, load_model, load_source
 from ..data import FolderSegmentation
 from ..device import int8_weight_bits
-from ..inference import BACKENDS, Segmenter, installed_backends
+from ..inference import Segmenter, installed_backends
 from ..inference.export import check_targets, export_checked_onnx
 from ..inference.int8 import quantize_int8
 from ..io import IMAGE_EXTENSIONS, read_image
@@ -111,10 +111,14 @@ def compare_int8(loaded, fp32_path, int8_path, calibration, held_out, speed_size
     segs = {}
     for backend in runtimes:
         for precision, path in (("fp32", fp32_path), ("int8", int8_path)):
-            runner = BACKENDS[backend].load(path, "cpu", num_threads, "fp32")
-            p = loaded.preprocessing
-            segs[f"{backend} {precision}"] = Segmenter(
-                runner, loaded.classes, loaded.palette, resize=p.resize, mean=p.mean, std=p.std
+            segs[f"{backend} {precision}"] = Segmenter.on_runtime(
+                path,
+                loaded.classes,
+                loaded.palette,
+                loaded.preprocessing,
+                backend=backend,
+                precision="fp32",
+                num_threads=num_threads,
             )
     # Timed on a real image (the first calibration image, resized): the labels' upsampling
     # costs what the image's boundaries make it cost, so random pixels would mislead.

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, model_config, save_checkpoint
+from ..checkpoint import load_checkpoint, model_args, save_checkpoint
 from ..config import Config
 from ..models import build_model
 from ..viz import default_palette
@@ -88,7 +88,7 @@ def build_run(config: Config, device: torch.device) -> Run:
             f"has {len(classes)} classes ({', '.join(classes)})"
         )
     model = build_model(
-        **model_config(config, len(classes)), pretrained_backbone=config.model.pretrained_backbone
+        **model_args(config, len(classes)), pretrained_backbone=config.model.pretrained_backbone
     )
     world = du.world_size()
     if t.sync_bn and world > 1:
@@ -215,6 +215,7 @@ def save_run(run: Run, name: str) -> None:
     state = {
         "model": run.model.state_dict(),
         "config": run.config.to_dict(),
+        "model_args": model_args(run.config, len(run.classes)),
         "classes": run.classes,
         "palette": [list(c) for c in run.palette],
         "optimizer": run.optimizer.state_dict(),

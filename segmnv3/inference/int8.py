@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_bytes_atomic
-from .onnx import prune_graph
+from .onnx import graph_index, prune_graph
 
 
 class _Calibration:
@@ -136,35 +136,14 @@ def uint8_hard_sigmoid(proto) -> int:
 
     graph = proto.graph
     inits = {t.name: t for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
+    producer, consumers = graph_index(graph)
     replaced: dict[int, object] = {}  # id(HardSigmoid) -> Clip
     removed: set[int] = set()
     for hs in [n for n in graph.node if n.op_type == "HardSigmoid"]:
-        attrs = {a.name: a.f for a in hs.attribute}
-        if abs(attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(attrs.get("beta", 0.5) - 0.5) > 1e-6:
-            continue  # not the MobileNetV3 hard sigmoid
-        dq, after = producer.get(hs.input[0]), consumers.get(hs.output[0], [])
-        if dq is None or dq.op_type != "DequantizeLinear" or len(after) != 1:
+        match = _quantized_hard_sigmoid(hs, inits, producer, consumers)
+        if match is None:
             continue
-        q_out = after[0]
-        readers = consumers.get(q_out.output[0], [])
-        if q_out.op_type != "QuantizeLinear" or not all(
-            r.op_type == "DequantizeLinear" for r in readers
-        ):
-            continue
-        x_q = dq.input[0]
-        scale, zero = _scalar(inits, dq.input[1]), _scalar(inits, dq.input[2])
-        if scale is None or zero is None or zero.dtype != np.uint8:
-            continue
-        widened = _reach_three(float(scale), int(zero), dq, inits, producer, consumers)
-        if widened is None:
-            continue  # its parameters are not shared the usual way: leave this one
-        s, z = widened
+        dq, q_out, readers, (s, z) = match
         lo, hi = max(0, round(z - 3 / s)), min(255, round(z + 3 / s))
         if hi - lo < 2:
             continue
@@ -177,13 +156,44 @@ def uint8_hard_sigmoid(proto) -> int:
             ]
         )
         replaced[id(hs)] = helper.make_node(
-            "Clip", [x_q, name + "_lo", name + "_hi"], [name], name=name + "_Clip"
+            "Clip", [dq.input[0], name + "_lo", name + "_hi"], [name], name=name + "_Clip"
         )
         for r in readers:
             r.input[:] = [name, name + "_scale", name + "_lo"]
         removed |= {id(hs), id(q_out)}
         if len(consumers[hs.input[0]]) == 1:  # the float x only fed the hard sigmoid
             removed.add(id(dq))
+    _splice(graph, replaced, removed)
+    return len(replaced)
+
+
+def _quantized_hard_sigmoid(hs, inits: dict, producer: dict, consumers: dict):
+    """For a MobileNetV3 HardSigmoid between DequantizeLinear and QuantizeLinear (read only
+    by DequantizeLinears): that DQ, the Q, its readers and x's (scale, zero point), widened
+    to reach ±3. None for any other HardSigmoid."""
+    attrs = {a.name: a.f for a in hs.attribute}
+    if abs(attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(attrs.get("beta", 0.5) - 0.5) > 1e-6:
+        return None  # not the MobileNetV3 hard sigmoid
+    dq, after = producer.get(hs.input[0]), consumers.get(hs.output[0], [])
+    if dq is None or dq.op_type != "DequantizeLinear" or len(after) != 1:
+        return None
+    q_out = after[0]
+    readers = consumers.get(q_out.output[0], [])
+    if q_out.op_type != "QuantizeLinear" or not all(
+        r.op_type == "DequantizeLinear" for r in readers
+    ):
+        return None
+    scale, zero = _scalar(inits, dq.input[1]), _scalar(inits, dq.input[2])
+    if scale is None or zero is None or zero.dtype != np.uint8:
+        return None
+    widened = _reach_three(float(scale), int(zero), dq, inits, producer, consumers)
+    if widened is None:
+        return None  # its parameters are not shared the usual way: leave this one
+    return dq, q_out, readers, widened
+
+
+def _splice(graph, replaced: dict[int, object], removed: set[int]) -> None:
+    """Put each replacement before the node it replaces and drop the removed nodes."""
     nodes = []
     for node in graph.node:
         if id(node) in replaced:
@@ -192,7 +202,6 @@ def uint8_hard_sigmoid(proto) -> int:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
-    return len(replaced)
 
 
 def _reach_three(s: float, z: int, dq, inits: dict, producer: dict, consumers: dict):
@@ -230,7 +239,7 @@ def _uint8_tail(proto) -> None:
     import onnx
 
     graph = proto.graph
-    producer = {out: node for node in graph.node for out in node.output}
+    producer, _ = graph_index(graph)
     resize = next((n for n in graph.node if "logits" in n.output), None)
     if resize is None or resize.op_type != "Resize":
         return
@@ -276,7 +285,7 @@ def float_hard_swish(proto) -> int:
 
     graph = proto.graph
     inits = {t.name: t for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
+    producer, _ = graph_index(graph)
     replaced: dict[int, object] = {}
     for mul in (n for n in graph.node if n.op_type == "Mul"):
         pair = [producer.get(name) for name in mul.input]

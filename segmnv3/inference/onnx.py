@@ -37,6 +37,17 @@ class LogitsAndLabels(nn.Module):
         return logits, logits.argmax(1).to(self.dtype)
 
 
+class LowresLogits(nn.Module):
+    """The graph a runtime backend runs: the head's logits before the final upsampling."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model(x, upsample=False)["out"]
+
+
 def export_onnx(
     model: nn.Module,
     output: str | Path | None,
@@ -47,14 +58,25 @@ def export_onnx(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     sample_size: tuple[int, int] = (128, 128),
+    lowres: bool = False,
 ) -> bytes:
     """Export ``model`` (eval mode, on the CPU) to ONNX; write it to ``output`` (atomically)
-    when given, and return the serialised model."""
+    when given, and return the serialised model. The file's outputs are ``logits`` and
+    ``labels`` at the input's size; ``lowres=True`` exports only ``logits_lowres`` (what a
+    backend runs: :func:`lowres_graph` of the full file, without exporting its tail)."""
     import onnx
 
     model = copy.deepcopy(model).cpu().eval()
     model.aux_classifier = None  # the auxiliary head only serves training
-    wrapper = LogitsAndLabels(model, len(classes))
+    wrapper = LowresLogits(model) if lowres else LogitsAndLabels(model, len(classes))
+    outputs = (
+        {"logits_lowres": {0: "batch", 2: "h", 3: "w"}}
+        if lowres
+        else {
+            "logits": {0: "batch", 2: "height", 3: "width"},
+            "labels": {0: "batch", 1: "height", 2: "width"},
+        }
+    )
     buffer = io.BytesIO()
     sample = torch.zeros(1, 3, *sample_size)
     with torch.no_grad():
@@ -63,12 +85,8 @@ def export_onnx(
             (sample,),
             buffer,
             input_names=["input"],
-            output_names=["logits", "labels"],
-            dynamic_axes={
-                "input": {0: "batch", 2: "height", 3: "width"},
-                "logits": {0: "batch", 2: "height", 3: "width"},
-                "labels": {0: "batch", 1: "height", 2: "width"},
-            },
+            output_names=list(outputs),
+            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, **outputs},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -103,6 +121,16 @@ def load_onnx_metadata(path: str | Path) -> dict:
         raise ValueError(f"{path}: no segmnv3 metadata (was it written by tools/export_seg.py?)")
     return {k.removeprefix("segmnv3."): json.loads(v) for k, v in props.items()
             if k.startswith("segmnv3.")}  # fmt: skip
+
+
+def graph_index(graph) -> tuple[dict, dict]:
+    """An ONNX graph's index: the node producing each tensor, and the nodes reading it."""
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return producer, consumers
 
 
 def ort_session(model: str | Path | bytes, device: str = "cpu", num_threads: int | None = None):
@@ -199,7 +227,7 @@ def lowres_graph(model: str | Path | bytes) -> bytes:
 
     proto = read_proto(model)
     graph = proto.graph
-    producer = {out: node for node in graph.node for out in node.output}
+    producer, _ = graph_index(graph)
     resize = next((n for n in graph.node if n.op_type == "Resize" and
                    n.output[0] in ("logits", "logits_uint8")), None)  # fmt: skip
     if resize is None:

@@ -97,9 +97,10 @@ class Segmenter:
                 "(less accurate); export with --int8-weight-bits 7 for it",
                 path,
             )
-        runner = BACKENDS[kind].load(path, str(dev), num_threads, precision)
-        return cls(runner, meta["classes"], meta["palette"], resize=meta["resize"],
-                   mean=meta["mean"], std=meta["std"], batch_size=batch_size)  # fmt: skip
+        preprocessing = Preprocessing(meta["resize"], tuple(meta["mean"]), tuple(meta["std"]))
+        return cls.on_runtime(path, meta["classes"], meta["palette"], preprocessing, device=dev,
+                              backend=kind, precision=precision, batch_size=batch_size,
+                              num_threads=num_threads)  # fmt: skip
 
     @classmethod
     def from_pretrained(
@@ -122,10 +123,9 @@ class Segmenter:
     @classmethod
     def _from_loaded(cls, loaded, device, backend, precision, batch_size, num_threads):
         """A LoadedModel (checkpoint or registry entry) with its preprocessing."""
-        return cls.from_model(loaded.model, loaded.classes, loaded.palette,
-                              resize=loaded.config.data.eval_resize, device=device,
-                              backend=backend, precision=precision, batch_size=batch_size,
-                              num_threads=num_threads)  # fmt: skip
+        return cls.on_runtime(loaded.model, loaded.classes, loaded.palette, loaded.preprocessing,
+                              device=device, backend=backend, precision=precision,
+                              batch_size=batch_size, num_threads=num_threads)  # fmt: skip
 
     @classmethod
     def from_model(
@@ -143,14 +143,45 @@ class Segmenter:
     ) -> Segmenter:
         """A Segmenter of a segmnv3 model in memory, on any backend (the ONNX runtimes get
         it exported in memory). Arguments as in :meth:`from_checkpoint`."""
+        return cls.on_runtime(model, classes, palette, Preprocessing(resize), device=device,
+                              backend=backend, precision=precision, batch_size=batch_size,
+                              num_threads=num_threads)  # fmt: skip
+
+    @classmethod
+    def on_runtime(
+        cls,
+        model: nn.Module | str | Path | bytes,
+        classes: Sequence[str],
+        palette: Sequence[Sequence[int]],
+        preprocessing: Preprocessing | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        backend: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 4,
+        num_threads: int | None = None,
+    ) -> Segmenter:
+        """The one constructor of "a Segmenter on runtime X from a model": ``model`` is a
+        segmnv3 model in memory (exported to ONNX in memory for the ONNX runtimes) or an
+        exported ONNX file or its bytes. The other constructors, the bench and the export's
+        int8 comparison all come through here."""
         dev = resolve_device(device)
         kind = choose_backend(backend, dev)
+        preprocessing = preprocessing or Preprocessing()
         if kind == "torch":
+            if not isinstance(model, nn.Module):
+                raise ValueError(f"{model} is an ONNX model: use backend 'openvino' or "
+                                 "'onnxruntime'")  # fmt: skip
             runner: Backend = TorchBackend(model, dev, precision)
         else:
-            data = export_onnx(model, None, classes=classes, palette=palette, resize=resize)
-            runner = BACKENDS[kind].load(data, str(dev), num_threads, precision)
-        return cls(runner, classes, palette, resize=resize, batch_size=batch_size)
+            if isinstance(model, nn.Module):
+                p = preprocessing
+                model = export_onnx(model, None, classes=classes, palette=palette, lowres=True,
+                                    resize=p.resize, mean=p.mean, std=p.std)  # fmt: skip
+            runner = BACKENDS[kind].load(model, str(dev), num_threads, precision)
+        p = preprocessing
+        return cls(runner, classes, palette, resize=p.resize, mean=p.mean, std=p.std,
+                   batch_size=batch_size)  # fmt: skip
 
     @property
     def backend_name(self) -> str:
@@ -199,7 +230,7 @@ class Segmenter:
                 results[i] = per_image(low[k : k + 1], rgbs[i].shape[:2])
         return results[0] if single else results
 
-    def forward(self, rgb: np.ndarray) -> Tensor:
+    def logits(self, rgb: np.ndarray) -> Tensor:
         """One RGB uint8 frame → its low-resolution logits (1×K×h×w); :meth:`labels` turns
         them into the mask. ``predict`` is the two in one; a video pipeline runs them in
         different threads so that the labels of one frame overlap the next frame's network."""

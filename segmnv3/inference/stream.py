@@ -231,7 +231,7 @@ def segment_video(
     try:
         with VideoWriter(video_path, info.fps, render) as writer:
             for frame in prefetch(frames):
-                writer.write((count, frame, segmenter.forward(frame)))
+                writer.write((count, frame, segmenter.logits(frame)))
                 count += 1
                 bar.update()
                 if max_frames is not None and count >= max_frames:

@@ -15,12 +15,12 @@ import torch
 from torch.nn import functional as F
 
 from ..device import cpu_features
-from ..inference import BACKENDS, Segmenter, TorchBackend, installed_backends
+from ..inference import Segmenter, installed_backends
 from ..inference.int8 import quantize_int8
 from ..inference.onnx import export_onnx
 from ..models import build_model, count_macs, count_parameters
 from ..postprocess import interpolated_fraction, upsample_argmax
-from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..timing import interleaved_latency
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
@@ -113,13 +113,11 @@ def segmenters(
     int8_bytes = _int8_model(onnx_bytes, calibration) if int8 else None
     out = {}
     for backend, precision in runtime_paths(int8):
-        if backend == "torch":
-            runner = TorchBackend(model, "cpu", precision)
-        else:
-            data = int8_bytes if precision == "int8" else onnx_bytes
-            runner = BACKENDS[backend].load(data, "cpu", threads, "fp32" if precision == "int8"
-                                            else precision)  # fmt: skip
-        out[f"{backend} {precision}"] = Segmenter(runner, classes, palette, resize=resize)
+        source = model if backend == "torch" else int8_bytes if precision == "int8" else onnx_bytes
+        out[f"{backend} {precision}"] = Segmenter.on_runtime(
+            source, classes, palette, Preprocessing(resize), backend=backend,
+            precision="fp32" if precision == "int8" else precision, num_threads=threads,
+        )  # fmt: skip
     return out
 
 

@@ -1,0 +1,68 @@
+"""Every registered dataset keeps the adapter contract, on a tree in its own layout written
+by the sample-data writer. A new layout joins with one line in LAYOUTS."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segmnv3.data import DATASETS, build_dataset
+from segmnv3.data.samples import write_sample_data
+
+# name: (sample-data format or None for drawn scenes, options, glob of a file the first val
+# item reads: deleted to check that its absence is named)
+LAYOUTS = {
+    "cityscapes": ("cityscapes", {}, "gtFine/val/*/*_gtFine_labelIds.png"),
+    "coco": ("coco", {}, "val2017/*.jpg"),
+    "folder": ("folder", {}, "val/masks/*.png"),
+    "synthetic": (None, {"num_samples": 3, "size": [40, 56]}, None),
+}
+
+
+def test_every_dataset_has_a_line():
+    assert sorted(LAYOUTS) == sorted(DATASETS)
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def layout(request, tmp_path):
+    fmt, options, needed = LAYOUTS[request.param]
+    root = write_sample_data(fmt, tmp_path / request.param, 3, 2, (48, 64)) if fmt else None
+    return request.param, root, options, needed
+
+
+def test_items_classes_and_palette(layout):
+    name, root, options, _ = layout
+    ds = build_dataset(name, "val", root, **options)
+    assert len(ds) >= 1
+    assert len(ds.classes) == ds.num_classes >= 2
+    assert all(isinstance(c, str) and c for c in ds.classes)
+    assert len(ds.palette) == ds.num_classes
+    assert all(len(c) == 3 and all(0 <= int(v) <= 255 for v in c) for c in ds.palette)
+    for i in range(len(ds)):
+        image, mask = ds[i]
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+        assert mask.dtype == np.uint8 and mask.shape == image.shape[:2]
+        values = set(np.unique(mask).tolist())
+        assert values <= set(range(ds.num_classes)) | {255}  # 255 = ignore, nothing else
+        assert values - {255}  # some labelled pixels
+
+
+def test_a_missing_file_is_named(layout):
+    name, root, options, needed = layout
+    if needed is None:
+        assert root is None  # drawn scenes read no file
+        return
+    victim = sorted(Path(root).glob(needed))[0]
+    victim.unlink()
+    with pytest.raises((FileNotFoundError, ValueError), match=victim.name):
+        ds = build_dataset(name, "val", root, **options)
+        for i in range(len(ds)):
+            ds.load(i)
+
+
+def test_unknown_option_names_the_valid_ones():
+    with pytest.raises(ValueError, match="dataset 'synthetic': unknown option num_sample; valid "
+                       "options: num_samples, seed, size"):  # fmt: skip
+        build_dataset("synthetic", "val", None, num_sample=3)
+    with pytest.raises(ValueError, match="dataset 'folder' needs a root folder"):
+        build_dataset("folder", "val", None)
