@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -147,22 +148,57 @@ WEIGHTS: dict[str, KnownWeights] = {
         ),  # fmt: skip
     )
 }
+BUILTIN_NAMES = frozenset(WEIGHTS)
 _loaded_registry_files: set[str] = set()
+_card_files: dict[str, str] = {}  # card name -> the registry file that registered it
 
 
 def register_weights(entry: KnownWeights | dict, *, replace: bool = False) -> KnownWeights:
     """Add an entry (or its card, a dict) to the registry: a team's own weights, served
-    from http(s) or file:// URLs through the same cache and checks."""
+    from http(s) or file:// URLs through the same cache and checks. A built-in name is never
+    replaced by a card (:func:`load_registry_file`), an existing name only with
+    ``replace=True``."""
     if isinstance(entry, dict):
-        entry = KnownWeights(**{k: _frozen(v) if k in ("classes", "palette") else v
-                                for k, v in entry.items()})  # fmt: skip
+        entry = _entry_of_card(entry)
     if entry.task not in ("segmentation", "backbone"):
         raise ValueError(f"weights {entry.name!r}: task {entry.task!r}; segmentation or backbone")
     entry.sha256_prefix  # noqa: B018  (raises for a file name without one)
-    if entry.name in WEIGHTS and not replace and WEIGHTS[entry.name] != entry:
+    if entry.task == "segmentation":
+        _check_segmentation_card(entry)
+    known = WEIGHTS.get(entry.name)
+    if known is not None and known != entry and not replace:
         raise ValueError(f"weights {entry.name!r} are registered already (replace=True)")
     WEIGHTS[entry.name] = entry
     return entry
+
+
+def _entry_of_card(card: dict) -> KnownWeights:
+    for key in ("classes", "palette"):
+        value = card.get(key, [])
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError(f"weights card {card.get('name')!r}: {key!r} must be a list, "
+                             f"got {value!r}")  # fmt: skip
+    if not isinstance(card.get("architecture", {}), dict):
+        raise ValueError(f"weights card {card.get('name')!r}: 'architecture' must be a mapping")
+    return KnownWeights(**{k: _frozen(v) if k in ("classes", "palette") else v
+                           for k, v in card.items()})  # fmt: skip
+
+
+def _check_segmentation_card(entry: KnownWeights) -> None:
+    arch = entry.architecture
+    where = f"weights {entry.name!r}"
+    if not arch.get("head"):
+        raise ValueError(f"{where}: its architecture names no head (e.g. {{'head': 'lraspp', "
+                         "'num_classes': 21}})")  # fmt: skip
+    n = arch.get("num_classes")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"{where}: architecture.num_classes {n!r} is not a class count")
+    if not all(isinstance(c, str) for c in entry.classes):
+        raise ValueError(f"{where}: classes must be names (strings)")
+    if entry.classes and len(entry.classes) != n:
+        raise ValueError(f"{where}: {len(entry.classes)} class names for {n} outputs")
+    if entry.palette and len(entry.palette) != n:
+        raise ValueError(f"{where}: {len(entry.palette)} palette colours for {n} outputs")
 
 
 def _frozen(value):
@@ -179,10 +215,29 @@ def load_registry_file(path: str | Path) -> list[str]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     cards = data if isinstance(data, list) else [data]
+    if not all(isinstance(card, dict) for card in cards):
+        raise ValueError(f"{path}: not a weights card (a JSON object, or a list of them)")
+    names = [card.get("name") for card in cards]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{path}: two cards named {', '.join(map(str, twice))}")
+    builtin = sorted(set(map(str, names)) & BUILTIN_NAMES)
+    if builtin:
+        raise ValueError(f"{path}: the card {builtin[0]!r} reuses a built-in name; give it its "
+                         "own name")  # fmt: skip
+    for name in names:
+        owner = _card_files.get(name)
+        if name in WEIGHTS and owner != str(path.resolve()):
+            where = f"by {owner}" if owner else "already"
+            raise ValueError(f"{path}: the card {name!r} reuses a name registered {where}; "
+                             "give it its own name")  # fmt: skip
     try:
-        return [register_weights(card, replace=True).name for card in cards]
-    except TypeError as exc:
-        raise ValueError(f"{path}: not a weights card ({exc})") from None
+        # A file loaded again may update its own cards, never another file's or a built-in.
+        registered = [register_weights(card, replace=True).name for card in cards]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    _card_files.update(dict.fromkeys(registered, str(path.resolve())))
+    return registered
 
 
 def _registry() -> dict[str, KnownWeights]:
@@ -254,9 +309,11 @@ def verify(path: Path, prefix: str) -> None:
 
 
 def weights_file(name_or_path: str | Path, *, progress: bool | None = None) -> Path:
-    """A local weights file: an existing path as it is, or a registry name's cached file,
-    downloaded first when missing (and ``SEGMNV3_OFFLINE`` is not set); always verified."""
-    if Path(name_or_path).is_file():
+    """A local weights file: a registry name's cached file (downloaded first when missing,
+    unless ``SEGMNV3_OFFLINE`` is set) verified against its hash, or any other existing path
+    as it is. A registry name is always the entry: a file in the working directory that
+    happens to carry the name is not loaded in its place."""
+    if str(name_or_path) not in _registry() and Path(name_or_path).is_file():
         return Path(name_or_path)
     looks_like_path = isinstance(name_or_path, Path) or Path(name_or_path).suffix in (".pth", ".pt")
     if looks_like_path and str(name_or_path) not in _registry():
@@ -274,6 +331,14 @@ def weights_file(name_or_path: str | Path, *, progress: bool | None = None) -> P
     return path
 
 
+MAX_DOWNLOAD_ENV = "SEGMNV3_MAX_DOWNLOAD_MB"
+MAX_DOWNLOAD_MB = 2048  # far above any segmentation weights; stops an endless body
+
+
+class IncompleteDownload(OSError):
+    """A transfer that ended before its Content-Length (retried)."""
+
+
 def download(
     entry: KnownWeights,
     target: Path,
@@ -282,37 +347,62 @@ def download(
     retries: int = 3,
     timeout: float = 30.0,
 ) -> None:
-    """Fetch ``entry.url`` (http, https or file) to ``target``: a ``.partial`` file, checked,
-    then renamed; retried with a pause; one error naming the URL, the path and the switch."""
+    """Fetch ``entry.url`` (http, https or file) to ``target``: a new temp file beside it
+    (created exclusively, so a planted ``.partial`` file or link is never written through),
+    checked, then renamed over ``target``; retried with a pause; one error naming the URL,
+    the path and the switch. At most ``$SEGMNV3_MAX_DOWNLOAD_MB`` (2048) MB are read."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    limit = int(float(os.environ.get(MAX_DOWNLOAD_ENV, MAX_DOWNLOAD_MB)) * 1e6)
     error: Exception | None = None
     for attempt in range(retries):
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".partial")
+        partial = Path(name)
         try:
-            _fetch(entry.url, partial, timeout, progress)
-            verify(partial, entry.sha256_prefix)
+            with os.fdopen(fd, "wb") as out:
+                _fetch(entry.url, out, partial.name, timeout, progress, limit)
+            _verify_download(partial, entry)
             os.replace(partial, target)
             return
-        except ValueError:  # a wrong hash will not get better by retrying
-            partial.unlink(missing_ok=True)
+        except ValueError:  # a wrong hash or an oversized body will not get better
             raise
-        except Exception as exc:  # network errors, timeouts, a refused URL
+        except Exception as exc:  # network errors, timeouts, cut transfers, a refused URL
             error = exc
             time.sleep(0.5 * 2**attempt if attempt + 1 < retries else 0)
         finally:
-            if not target.is_file():
-                partial.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
     raise DownloadError(
-        f"cannot download weights {entry.name!r} from {entry.url} ({error}); place the file "
-        f"by hand at {target}, or set {OFFLINE_ENV}=1 to never try the network"
+        f"cannot download weights {entry.name!r} from {entry.url} after {retries} tries "
+        f"({error}); place the file by hand at {target}, or set {OFFLINE_ENV}=1 to never try "
+        "the network"
     )
 
 
-def _fetch(url: str, partial: Path, timeout: float, progress: bool) -> None:
+def _verify_download(partial: Path, entry: KnownWeights) -> None:
+    actual = sha256_of(partial)
+    if not actual.startswith(entry.sha256_prefix):
+        raise ValueError(
+            f"weights {entry.name!r} downloaded from {entry.url}: SHA-256 "
+            f"{actual[: len(entry.sha256_prefix)]}… does not match the expected "
+            f"{entry.sha256_prefix}… (not these weights, or altered on the way); nothing was "
+            "kept"
+        )
+
+
+def _fetch(url: str, out, name: str, timeout: float, progress: bool, limit: int) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
         total = int(response.headers.get("Content-Length") or 0) or None
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc=partial.name, disable=not progress)
-        with open(partial, "wb") as out, bar:
+        if total is not None and total > limit:
+            raise ValueError(f"{url} declares {total / 1e6:.0f} MB, over the {limit / 1e6:g} "
+                             f"MB limit (${MAX_DOWNLOAD_ENV})")  # fmt: skip
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not progress)
+        received = 0
+        with bar:
             for block in iter(lambda: response.read(1 << 16), b""):
+                received += len(block)
+                if received > limit:
+                    raise ValueError(f"{url} sent more than the {limit / 1e6:g} MB limit "
+                                     f"(${MAX_DOWNLOAD_ENV}); nothing was kept")  # fmt: skip
                 out.write(block)
                 bar.update(len(block))
+        if total is not None and received < total:
+            raise IncompleteDownload(f"the transfer ended after {received} of {total} bytes")

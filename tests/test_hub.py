@@ -110,8 +110,8 @@ def test_offline_with_an_empty_cache_says_what_to_do(tmp_path, cache, monkeypatc
 def test_an_interrupted_download_leaves_nothing(tmp_path, cache, monkeypatch, failure):
     entry, data = _served(tmp_path)
 
-    def half_then_fail(url, partial, timeout, progress):
-        partial.write_bytes(data[: len(data) // 2])
+    def half_then_fail(url, out, name, timeout, progress, limit):
+        out.write(data[: len(data) // 2])
         raise failure("connection lost")
 
     monkeypatch.setattr(hub, "_fetch", half_then_fail)
