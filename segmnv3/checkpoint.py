@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,41 @@ from .preprocess import Preprocessing
 from .viz import default_palette
 
 
+def tensor_digests(weights: dict[str, torch.Tensor]) -> dict[str, str]:
+    """A short SHA-256 of each tensor's bytes: stored with a checkpoint's model state and
+    checked when it loads, so a file damaged inside a tensor (its zip directory intact, so
+    torch.load reads it without complaint) is refused, naming the tensor."""
+    out = {}
+    for key, value in weights.items():
+        if isinstance(value, torch.Tensor):
+            raw = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+            out[key] = hashlib.sha256(raw.tobytes()).hexdigest()[:16]
+    return out
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: temp file, fsync, ``os.replace``."""
+    """Write ``state`` to ``path`` atomically: temp file, fsync, ``os.replace``. The model
+    state's tensors get digests (``model_sha256``) that loading checks."""
+    if isinstance(state.get("model"), dict):
+        state = {**state, "model_sha256": tensor_digests(state["model"])}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def check_digests(state: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint whose model tensors differ from the digests saved with them
+    (checkpoints from before digests were saved have none and load as they are)."""
+    saved = state.get("model_sha256")
+    if not isinstance(saved, dict) or not isinstance(state.get("model"), dict):
+        return
+    actual = tensor_digests(state["model"])
+    bad = sorted(k for k in saved if actual.get(k) != saved[k]) + sorted(set(actual) - set(saved))
+    if bad:
+        raise ValueError(
+            f"{path}: corrupt: tensor {bad[0]!r} differs from the digest saved with it "
+            f"({len(bad)} tensor(s) in all); restore the file from a copy"
+        )
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -38,6 +69,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     state = load_file(path)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a checkpoint (expected a dict)")
+    check_digests(state, path)
     return state
 
 
@@ -184,6 +216,9 @@ def export_weights(
     torch.save(loaded.model.state_dict(), buffer)
     data = buffer.getvalue()
     name = name or loaded.config.name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or ".." in name:
+        raise ValueError(f"weights name {name!r}: use letters, digits and . _ + - (it names the "
+                         "files written in the output folder)")  # fmt: skip
     stem = f"{name}-{hashlib.sha256(data).hexdigest()[:8]}"
     weights, card = Path(out_dir) / f"{stem}.pth", Path(out_dir) / f"{stem}.json"
     for target in (weights, card):

@@ -79,3 +79,23 @@ def test_a_checkpoint_rebuilds_its_model_from_model_args(tmp_path):
     bad = {**state, "model_args": {**state["model_args"], "num_classes": 7}}
     with pytest.raises(ValueError, match="m.pt: model_args .* do not fit its 5 classes"):
         rebuild_model(bad, tmp_path / "m.pt")
+
+
+def test_a_checkpoint_damaged_inside_a_tensor_is_refused(tmp_path):
+    """2,000 bytes changed inside one tensor's data, the zip directory intact: torch.load
+    reads it without complaint; the digests saved with the checkpoint catch it."""
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    path = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    data = bytearray(path.read_bytes())
+    state = torch.load(path, weights_only=True)
+    key = max(state["model"], key=lambda k: state["model"][k].numel())
+    raw = state["model"][key].numpy().tobytes()
+    start = bytes(data).find(raw[:4096])
+    assert start > 0  # the tensor's bytes are stored as they are
+    data[start + 100 : start + 2100] = bytes(2000)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(bytes(data))
+    assert not torch.equal(torch.load(bad, weights_only=True)["model"][key], state["model"][key])
+    with pytest.raises(ValueError, match=f"bad.pt: corrupt: tensor '{key}' differs"):
+        load_model(bad)
+    assert load_model(path).source == "segmnv3"

@@ -124,3 +124,20 @@ def test_a_cut_transfer_is_retried_and_named(tmp_path, cache, monkeypatch):
     with pytest.raises(hub.DownloadError, match="after 3 tries .*ended after 100 of 200") as info:
         hub.weights_file(entry.name, progress=False)
     assert entry.url in str(info.value)
+
+
+def test_a_shared_name_cannot_leave_the_output_folder(tmp_path):
+    from helpers import make_checkpoint
+
+    from segmnv3.cli import export
+    from segmnv3.config import load_config
+    from segmnv3.data.synthetic import CLASSES, PALETTE
+
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+    out = tmp_path / "out"
+    for name in ("../escaped", "/abs", "a/b"):
+        args = ["--checkpoint", str(ckpt), "--format", "weights", "--output", str(out),
+                "--name", name]  # fmt: skip
+        assert export.main(args) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
