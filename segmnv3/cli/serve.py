@@ -31,8 +31,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", type=int, default=Limits.queue,
                    help="requests that may wait for a worker; more get 503")  # fmt: skip
     p.add_argument("--max-bytes", type=positive_int, default=Limits.max_bytes)
-    p.add_argument("--max-pixels", type=positive_int, default=Limits.max_pixels)
+    p.add_argument("--max-pixels", type=positive_int, default=Limits.max_pixels,
+                   help="largest image (width × height, read from its header)")  # fmt: skip
+    p.add_argument("--max-input-pixels", type=positive_int, default=Limits.max_input_pixels,
+                   help="largest network input, after the model's resize")  # fmt: skip
+    p.add_argument("--read-timeout", type=float, default=Limits.read_timeout,
+                   help="seconds to receive a request's headers, and its body")  # fmt: skip
+    p.add_argument("--allowed-hosts", nargs="+", metavar="HOST",
+                   help="Host header values served (default: localhost names, and --host "
+                   "when it is another address; '*' serves any)")  # fmt: skip
     return p
+
+
+def allowed_hosts(host: str, extra: Sequence[str] | None) -> tuple[str, ...]:
+    """The Host names a server bound to ``host`` answers: the loopback names, ``host``
+    itself, and ``extra``. Bound to every address (0.0.0.0, ::), any name unless ``extra``
+    says which."""
+    if extra:
+        return tuple(extra)
+    if host in ("0.0.0.0", "::", ""):
+        return ("*",)
+    return tuple(dict.fromkeys([*Limits.allowed_hosts, host]))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -43,12 +62,18 @@ def run(args: argparse.Namespace) -> None:
     except ImportError as exc:
         raise ValueError(f"serving needs FastAPI and uvicorn ({exc}): pip install "
                          "'segmnv3[serve]'") from None  # fmt: skip
-    if args.queue < 0 or not 0 < args.port < 65536:
-        raise ValueError(f"--queue {args.queue} / --port {args.port}: out of range")
+    from ..serve.protocol import timed_protocol
+
+    if args.queue < 0 or not 0 < args.port < 65536 or not args.read_timeout > 0:
+        raise ValueError(f"--queue {args.queue} / --port {args.port} / --read-timeout "
+                         f"{args.read_timeout}: out of range")  # fmt: skip
     seg = segmenter_from_args(args)
-    limits = Limits(args.workers, args.queue, args.max_bytes, args.max_pixels)
+    limits = Limits(args.workers, args.queue, args.max_bytes, args.max_pixels,
+                    args.max_input_pixels, args.read_timeout,
+                    allowed_hosts(args.host, args.allowed_hosts))  # fmt: skip
     print(f"serving {seg.describe()} on http://{args.host}:{args.port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(seg, limits), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(seg, limits), host=args.host, port=args.port, log_level="warning",
+                http=timed_protocol(args.read_timeout))  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

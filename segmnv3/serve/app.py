@@ -8,14 +8,21 @@ the server is up, ``GET /`` is a page to try it with (no asset from elsewhere).
 
 Under load it degrades, never dies: inference runs on a bounded pool of worker threads, and a
 request that finds the pool and its queue full gets 503 with Retry-After at once. A body over
-the size limit gets 413; an image whose declared size exceeds the pixel limit is refused
-(413) before it is decoded; anything that is not an image gets 400 naming the problem.
+the size limit gets 413; an image whose declared size exceeds the pixel limit, or whose
+network input (after the model's resize) would, is refused (413) before it is decoded;
+anything that is not an image gets 400 naming the problem. A slot is taken before the body is
+read, so memory grows with the queue, not with the connections; a body not received within
+the read timeout gets 408, and a client that hangs up is one log line. Requests whose Host
+header is not an allowed name get 400 (a page that rebinds its DNS to 127.0.0.1 cannot read
+the API); the OpenAPI schema is at ``/openapi.json``, with no documentation page that would
+load scripts from another site.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +34,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 from pycocotools import mask as mask_utils
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 
 from ..inference import Segmenter
 from ..io import check_complete, decode_image, encode_png
 from . import Limits
 
 FORMATS = ("png", "json", "overlay")
+log = logging.getLogger(__name__)
+# PIL warns (once per process, from any thread) about images past its own pixel ceiling;
+# the declared size is checked against segmnv3's limit instead, so the warning is noise.
+# Set once here: warnings.catch_warnings() per request is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class Rejected(Exception):
@@ -48,7 +62,9 @@ def create_app(segmenter: Segmenter, limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
     pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="segmnv3-infer")
     slots = threading.BoundedSemaphore(limits.workers + limits.queue)
-    app = FastAPI(title="segmnv3", description=__doc__.splitlines()[0])
+    app = FastAPI(title="segmnv3", description=__doc__.splitlines()[0], docs_url=None,
+                  redoc_url=None)  # fmt: skip
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=_host_patterns(limits.allowed_hosts))
     app.state.segmenter, app.state.limits = segmenter, limits
     page = resources.files(__package__).joinpath("page.html").read_text()
 
@@ -72,15 +88,15 @@ def create_app(segmenter: Segmenter, limits: Limits | None = None) -> FastAPI:
     async def segment(request: Request, format: str = "png", overlay: bool = False):
         if format not in FORMATS:
             raise Rejected(400, f"format {format!r}; choose one of {', '.join(FORMATS)}")
-        data = await read_upload(request, limits.max_bytes)
+        # The slot first: a request that would wait beyond the queue is refused unread.
         if not slots.acquire(blocking=False):
             raise Rejected(503, "busy: every worker and queue slot is taken; retry shortly",
-                           {"Retry-After": "1"})  # fmt: skip
+                           {"Retry-After": "1", "Connection": "close"})  # fmt: skip
         try:
+            data = await _read_in_time(request, limits)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                pool, respond, segmenter, data, format, overlay, limits.max_pixels
-            )
+            return await loop.run_in_executor(pool, respond, segmenter, data, format, overlay,
+                                              limits)  # fmt: skip
         finally:
             slots.release()
 
@@ -102,11 +118,33 @@ def describe(segmenter: Segmenter, limits: Limits) -> dict:
         "limits": {
             "max_bytes": limits.max_bytes,
             "max_pixels": limits.max_pixels,
+            "max_input_pixels": limits.max_input_pixels,
             "workers": limits.workers,
             "queue": limits.queue,
+            "read_timeout": limits.read_timeout,
         },  # fmt: skip
         "formats": list(FORMATS),
     }
+
+
+def _host_patterns(hosts) -> list[str]:
+    """Starlette's host patterns for the allowed names (IPv6 literals with and without [])."""
+    out = []
+    for host in hosts:
+        out += [host, f"[{host}]"] if ":" in host and not host.startswith("[") else [host]
+    return out
+
+
+async def _read_in_time(request: Request, limits: Limits) -> bytes:
+    try:
+        return await asyncio.wait_for(read_upload(request, limits.max_bytes), limits.read_timeout)
+    except TimeoutError:
+        raise Rejected(408, f"the body was not received within {limits.read_timeout:g} s",
+                       {"Connection": "close"}) from None  # fmt: skip
+    except ClientDisconnect:
+        client = request.client.host if request.client else "a client"
+        log.info("%s hung up during its upload", client)
+        raise Rejected(400, "the client hung up during the upload") from None
 
 
 async def read_upload(request: Request, max_bytes: int) -> bytes:
@@ -138,14 +176,14 @@ async def _multipart(request: Request, body: bytes) -> bytes:
     raise Rejected(400, "multipart form without a file field")
 
 
-def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
+def decode_upload(data: bytes, max_pixels: int, input_size=None, max_input: int = 0):
     """RGB pixels of an uploaded image (EXIF orientation applied, like a path), its size
-    checked against ``max_pixels`` from the header before any pixel is decoded."""
+    checked against ``max_pixels`` from the header before any pixel is decoded, and the
+    network input it would make (``input_size(h, w)``, the model's resize) against
+    ``max_input`` pixels."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(data)) as probe:  # reads the header only
-                width, height = probe.size
+        with Image.open(BytesIO(data)) as probe:  # reads the header only
+            width, height = probe.size
     except Image.DecompressionBombError:  # PIL's own ceiling, far above ours
         raise Rejected(413, f"image exceeds the limit of {max_pixels} pixels (it declares "
                             f"over {2 * Image.MAX_IMAGE_PIXELS})") from None  # fmt: skip
@@ -154,15 +192,22 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
     if width * height > max_pixels:
         raise Rejected(413, f"image of {width}×{height} pixels exceeds the limit of "
                             f"{max_pixels} pixels")  # fmt: skip
+    if input_size is not None and max_input:
+        h, w = input_size(height, width)
+        if h * w > max_input:
+            raise Rejected(413, f"image of {width}×{height} pixels becomes a {w}×{h} network "
+                                f"input (the model resizes its shorter side), over the limit "
+                                f"of {max_input} pixels")  # fmt: skip
     try:
         return decode_image(check_complete(np.frombuffer(data, np.uint8), "upload"), "upload")
     except ValueError as exc:
         raise Rejected(400, str(exc)) from None
 
 
-def respond(segmenter: Segmenter, data: bytes, format: str, overlay: bool, max_pixels: int):
+def respond(segmenter: Segmenter, data: bytes, format: str, overlay: bool, limits: Limits):
     """Decode, segment and encode one request (runs on a worker thread)."""
-    image = decode_upload(data, max_pixels)
+    image = decode_upload(data, limits.max_pixels, segmenter.preprocessing.input_size,
+                          limits.max_input_pixels)  # fmt: skip
     mask = segmenter.predict(image)
     if format == "png":
         ids = mask if mask.dtype == np.uint8 else mask.astype(np.uint16)

@@ -10,6 +10,7 @@ from segmnv3 import Segmenter
 from segmnv3.config import load_config
 from segmnv3.data.synthetic import CLASSES, PALETTE
 from segmnv3.serve.app import create_app
+from segmnv3.serve.protocol import timed_protocol
 
 
 @pytest.fixture(scope="package")
@@ -29,11 +30,11 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving an app on 127.0.0.1 in a thread, stopped on exit."""
 
-    def __init__(self, segmenter, limits=None) -> None:
+    def __init__(self, segmenter, limits=None, header_timeout: float = 30.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(create_app(segmenter, limits), host="127.0.0.1", port=self.port,
-                                log_level="error")  # fmt: skip
+                                log_level="error", http=timed_protocol(header_timeout))  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

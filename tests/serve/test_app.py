@@ -16,7 +16,8 @@ from segmnv3.serve.app import create_app
 
 @pytest.fixture(scope="module")
 def client(seg):
-    return TestClient(create_app(seg, Limits(max_bytes=2_000_000, max_pixels=1_000_000)))
+    limits = Limits(max_bytes=2_000_000, max_pixels=1_000_000)
+    return TestClient(create_app(seg, limits), base_url="http://localhost")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,9 @@ def test_sixteen_bit_png_past_255_classes(scene):
             return logits
 
     seg = Segmenter(Many(), classes, [(0, 0, 0)] * 300)
-    r = TestClient(create_app(seg)).post("/v1/segment", content=_png(scene))
+    r = TestClient(create_app(seg), base_url="http://localhost").post(
+        "/v1/segment", content=_png(scene)
+    )
     ids = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)
     assert ids.dtype == np.uint16 and (ids == 270).all()
 
