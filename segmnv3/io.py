@@ -175,6 +175,8 @@ def to_rgb(image, name: str = "image") -> np.ndarray:
         raise TypeError(f"{name}: expected a path, a numpy array or a PIL image, got {type(image)}")
     if image.dtype != np.uint8:
         raise TypeError(f"{name}: expected uint8 pixels, got dtype {image.dtype}")
+    if image.size == 0:
+        raise ValueError(f"{name}: an empty image (shape {image.shape})")
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
     if image.ndim == 3 and image.shape[2] == 3:

@@ -24,7 +24,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..device import CpuFeatures, native_bf16, openvino_precision
 from ..models import SegmentationModel
 from .int8 import float_hard_swish
-from .onnx import lowres_graph, ort_session, read_proto
+from .onnx import check_threads, lowres_graph, ort_session, read_proto
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,18 @@ def resolve_precision(
     return precision
 
 
+def check_lowres_output(name: str, outputs: list[str], shape: str) -> None:
+    """A backend's graph must output ``logits_lowres`` (N×K×h×w): anything else is another
+    graph, even when it carries segmnv3's metadata."""
+    rank = shape.count(",") + 1 if shape.strip("[]() ") else 0
+    if outputs[:1] != ["logits_lowres"] or rank != 4:
+        raise ValueError(
+            f"{name}: outputs {outputs} of shape {shape}, not the segmentation logits "
+            "'logits_lowres' (N×K×h×w): not a model exported by segmnv3 (export_seg.py), "
+            "or its graph was changed"
+        )
+
+
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every eval-mode BatchNorm that follows a conv in a Sequential into that conv
     (same outputs, two fewer passes over memory per layer). Returns a fused copy."""
@@ -98,9 +110,13 @@ class TorchBackend:
         model: SegmentationModel,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
+        num_threads: int | None = None,
     ) -> None:
         if not isinstance(model, SegmentationModel):
             raise TypeError(f"TorchBackend runs a segmnv3 SegmentationModel, got {type(model)}")
+        check_threads(num_threads)
+        if num_threads:  # PyTorch's intra-op pool is the process's: this sets it for all
+            torch.set_num_threads(num_threads)
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.name, self.device)
         self.model = fuse_batchnorm(model).to(self.device)
@@ -121,13 +137,12 @@ class OrtBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, session, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, session, device: str | torch.device = "cpu", name: str = "the model"
+    ) -> None:
         outputs = {o.name: o.type for o in session.get_outputs()}
-        if "logits_lowres" not in outputs:
-            raise ValueError(
-                f"the session outputs {sorted(outputs)}, not 'logits_lowres': build the backend "
-                "with OrtBackend.load(path), which cuts the graph before its upsampling"
-            )
+        first = session.get_outputs()[0]
+        check_lowres_output(name, list(outputs), str(first.shape))
         self.session, self.device = session, torch.device(device)
         self.precision = "int8" if outputs["logits_lowres"] == "tensor(uint8)" else "fp32"
 
@@ -143,7 +158,7 @@ class OrtBackend:
         before the final upsampling (see :func:`segmnv3.inference.onnx.lowres_graph`)."""
         resolve_precision(precision, cls.name, torch.device(device))
         session = ort_session(lowres_graph(model), device=device, num_threads=num_threads)
-        return cls(session, device)
+        return cls(session, device, "the model" if isinstance(model, bytes) else str(model))
 
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
         (out,) = self.session.run(["logits_lowres"], {"input": batch})
@@ -197,6 +212,7 @@ class OpenVinoBackend:
         dev = torch.device(device)
         if dev.type != "cpu":
             raise ValueError(f"backend 'openvino' runs on the CPU here, not on {device!r}")
+        check_threads(num_threads)
         chosen = resolve_precision(precision, cls.name, dev)
         config = {"INFERENCE_PRECISION_HINT": "bf16" if chosen == "bf16" else "f32"}
         if num_threads:
@@ -207,6 +223,13 @@ class OpenVinoBackend:
         except Exception as exc:  # OpenVINO's own errors are RuntimeErrors without the file
             name = "the model" if isinstance(model, bytes) else str(model)
             raise ValueError(f"{name}: OpenVINO cannot read it ({exc})") from exc
+        name = "the model" if isinstance(model, bytes) else str(model)
+        int8 = graph.outputs[0].get_element_type().get_type_name() == "u8"
+        if int8 and precision == "bf16":
+            raise ValueError(f"precision 'bf16': {name} is an int8 model; use precision "
+                             "'auto' or 'fp32' (its float parts follow the CPU)")  # fmt: skip
+        check_lowres_output(name, [o.get_any_name() for o in graph.outputs],
+                            graph.outputs[0].get_partial_shape().to_string())  # fmt: skip
         return cls(graph, config, device)
 
     def _compile(self, shape: tuple | None):

@@ -112,6 +112,8 @@ def load_onnx_metadata(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty (0 bytes), not an ONNX model")
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
@@ -133,10 +135,18 @@ def graph_index(graph) -> tuple[dict, dict]:
     return producer, consumers
 
 
+def check_threads(num_threads: int | None) -> None:
+    """``num_threads`` is None (every core) or a count >= 1."""
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise ValueError(f"num_threads {num_threads!r}: give a thread count >= 1, or None for "
+                         "every core")  # fmt: skip
+
+
 def ort_session(model: str | Path | bytes, device: str = "cpu", num_threads: int | None = None):
     """An ONNX Runtime session with full graph optimisation (CUDA provider when asked)."""
     import onnxruntime as ort
 
+    check_threads(num_threads)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if num_threads:
@@ -212,6 +222,8 @@ def read_proto(model: str | Path | bytes):
     name = "the model bytes" if isinstance(model, bytes) else str(model)
     if not isinstance(model, bytes) and not Path(model).is_file():
         raise FileNotFoundError(f"ONNX model not found: {model}")
+    if (len(model) if isinstance(model, bytes) else Path(model).stat().st_size) == 0:
+        raise ValueError(f"{name}: file is empty (0 bytes), not an ONNX model")
     try:
         return onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
     except Exception as exc:  # protobuf's DecodeError and friends

@@ -172,7 +172,7 @@ class Segmenter:
             if not isinstance(model, nn.Module):
                 raise ValueError(f"{model} is an ONNX model: use backend 'openvino' or "
                                  "'onnxruntime'")  # fmt: skip
-            runner: Backend = TorchBackend(model, dev, precision)
+            runner: Backend = TorchBackend(model, dev, precision, num_threads)
         else:
             if isinstance(model, nn.Module):
                 p = preprocessing
