@@ -12,8 +12,8 @@ inputs would share an output name, when an output would be an input file, or whe
 output exists already (unless ``--overwrite``, which still never touches an input).
 
 Videos (``.mp4 .avi .mov .mkv``) and ``--camera N`` give an overlay video ``<out>/<path>.mp4``
-(``.avi`` for an .avi) at the source's frame rate and size, and with ``--frames`` a mask PNG
-per frame in ``<out>/<path>.frames/``.
+(``.avi`` for an .avi) at the source's frame rate and size (odd sizes padded to even), and
+with ``--frames`` a mask PNG per frame in ``<out>/<path>.frames/``.
 """
 
 from __future__ import annotations

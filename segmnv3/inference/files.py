@@ -12,8 +12,8 @@ inputs would share an output name, when an output would be an input file, or whe
 output exists already (unless ``--overwrite``, which still never touches an input).
 
 Videos (``.mp4 .avi .mov .mkv``) and ``--camera N`` give an overlay video ``<out>/<path>.mp4``
-(``.avi`` for an .avi) at the source's frame rate and size, and with ``--frames`` a mask PNG
-per frame in ``<out>/<path>.frames/``.
+(``.avi`` for an .avi) at the source's frame rate and size (odd sizes padded to even), and
+with ``--frames`` a mask PNG per frame in ``<out>/<path>.frames/``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..io import IMAGE_EXTENSIONS, read_image, write_png
 from .segmenter import Segmenter
-from .stream import VIDEO_EXTENSIONS, segment_video
+from .stream import VIDEO_EXTENSIONS, check_video, segment_video
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
@@ -81,7 +81,7 @@ def plan_outputs(
         plan = {kind: _output(out_dir, name, kind, path.suffix.lower()) for kind in wanted}
         for target in plan.values():
             if target.resolve() in inputs:
-                raise ValueError(f"{target} is an input image: choose another --out folder")
+                raise ValueError(f"{target} is an input file: choose another --out folder")
             if target.exists() and not overwrite:
                 raise FileExistsError(
                     f"{target} exists (from an earlier run?): choose another --out folder, "
@@ -109,7 +109,11 @@ def plan_predictions(
 ) -> list[tuple[Path, dict[str, Path]]]:
     """The inputs expanded, each with its planned outputs (see :func:`plan_outputs`)."""
     paths = expand_inputs(inputs)
-    return list(zip(paths, plan_outputs(paths, Path(out_dir), kinds, overwrite), strict=True))
+    plans = list(zip(paths, plan_outputs(paths, Path(out_dir), kinds, overwrite), strict=True))
+    for path, plan in plans:  # every video readable before any output is written
+        if "video" in plan:
+            check_video(path)
+    return plans
 
 
 def predict_files(

@@ -142,6 +142,8 @@ class VideoWriter:
         self.path, self.fps, self.render = Path(path), fps or DEFAULT_FPS, render
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.frames = 0
+        self.size: tuple[int, int] | None = None  # as written: even (see even_size)
+        self.source_size: tuple[int, int] | None = None
         self._writer: cv2.VideoWriter | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
@@ -155,7 +157,7 @@ class VideoWriter:
 
     def _open(self, frame: np.ndarray) -> cv2.VideoWriter:
         fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-        writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (frame.shape[1], frame.shape[0]))
+        writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
         if not writer.isOpened():
             raise OSError(f"cannot write video {self.path} (folder writable? codec available?)")
         return writer
@@ -167,11 +169,12 @@ class VideoWriter:
             try:
                 frame = item if self.render is None else self.render(item)
                 if self._writer is None:
+                    self.source_size = (frame.shape[1], frame.shape[0])
+                    self.size = even_size(*self.source_size)
                     self._writer = self._open(frame)
-                    self.size = (frame.shape[1], frame.shape[0])
-                if (frame.shape[1], frame.shape[0]) != self.size:
-                    frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-                self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                if (frame.shape[1], frame.shape[0]) != self.source_size:
+                    frame = cv2.resize(frame, self.source_size, interpolation=cv2.INTER_AREA)
+                self._writer.write(cv2.cvtColor(pad_to(frame, self.size), cv2.COLOR_RGB2BGR))
                 self.frames += 1
             except BaseException as exc:
                 self._error = exc
@@ -189,6 +192,41 @@ class VideoWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The encoders behind OpenCV's writer (MPEG-4, MJPEG, ...) store even sizes only and
+    would drop an odd last row or column; the video is one pixel larger instead."""
+    return width + width % 2, height + height % 2
+
+
+def pad_to(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` with its last row/column repeated up to ``size`` (width, height)."""
+    dw, dh = size[0] - frame.shape[1], size[1] - frame.shape[0]
+    if not dw and not dh:
+        return frame
+    return cv2.copyMakeBorder(frame, 0, dh, 0, dw, cv2.BORDER_REPLICATE)
+
+
+def check_video(path: str | Path) -> VideoInfo:
+    """Open ``path`` and decode its first frame, so that a video that can't be read fails
+    before any output of a run is written; a video without frames is an error too."""
+    capture, info = open_video(path)
+    try:
+        ok, _ = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise VideoError(f"{info.name}: the video holds no frame that decodes (empty or corrupt)")
+    return info
+
+
+def clear_frames(frames_dir: Path) -> None:
+    """Remove an earlier run's per-frame masks (``NNNNNN.png``) from ``frames_dir``, so that
+    a run with ``--overwrite`` leaves only its own frames there; other files stay."""
+    if frames_dir.is_dir():
+        for old in frames_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            old.unlink()
 
 
 def stream_masks(
@@ -217,6 +255,8 @@ def segment_video(
     seconds, frames/s and the runtime. A video that breaks off ends with the frames done
     written and playable, then a :class:`VideoError` naming the file and frame."""
     frames, info = frame_source(source)
+    if frames_dir is not None:
+        clear_frames(Path(frames_dir))
 
     def render(item) -> np.ndarray:
         index, frame, low = item
@@ -240,7 +280,11 @@ def segment_video(
         raise VideoError(f"{exc}; {video_path} holds them and plays") from None
     finally:
         bar.close()
+    if count == 0:
+        Path(video_path).unlink(missing_ok=True)
+        raise VideoError(f"{info.name}: no frames to segment (an empty video); nothing written")
     seconds = time.perf_counter() - start
     return {"source": info.name, "video": str(video_path), "frames": count,
+            "size": list(writer.size) if writer.size else None,
             "seconds": round(seconds, 3), "fps": round(count / max(seconds, 1e-9), 2),
             "source_fps": info.fps, "runtime": segmenter.describe()}  # fmt: skip

@@ -144,3 +144,57 @@ def test_predict_tool_on_a_video(seg, tmp_path, capsys):
         _decoded(tmp_path / "out" / "c.avi")
     ) == 12
     assert len(list((tmp_path / "out" / "c.frames").glob("*.png"))) == 12
+
+
+def _ckpt(tmp_path):
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    return make_checkpoint(tmp_path / "m.pt", config, CLASSES, PALETTE)
+
+
+def _predict(tmp_path, *args):
+    return predict_main([*map(str, args), "--checkpoint", str(_ckpt(tmp_path)), "--no-progress",
+                         "--backend", "torch"])  # fmt: skip
+
+
+def test_an_odd_sized_video_keeps_every_pixel(seg, tmp_path):
+    frames = [SyntheticSegmentation("val", 3, size=(177, 333)).load(i)[0] for i in range(3)]
+    report = segment_video(seg, frames, tmp_path / "odd.avi", frames_dir=tmp_path / "f")
+    assert report["size"] == [334, 178]  # one copied row and column: the encoders need even
+    decoded = _decoded(tmp_path / "odd.avi")
+    assert len(decoded) == 3 and decoded[0].shape == (178, 334, 3)
+    masks = sorted((tmp_path / "f").glob("*.png"))
+    assert [cv2.imread(str(m), cv2.IMREAD_UNCHANGED).shape for m in masks] == [(177, 333)] * 3
+    picture = seg.overlay(frames[0], seg.predict(frames[0]))
+    # MJPG is lossy: the source's pixels are there, close to the overlay drawn
+    assert np.abs(decoded[0][:177, :333].astype(int) - picture).mean() < 12
+
+
+def test_an_empty_video_fails_and_writes_nothing(tmp_path, capsys):
+    empty = tmp_path / "in" / "empty.avi"
+    empty.parent.mkdir()
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer.release()
+    assert _predict(tmp_path, empty, "--out", tmp_path / "out") == 2
+    assert "empty.avi: the video holds no frame" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_overwrite_leaves_only_the_new_runs_frames(tmp_path):
+    clip = _clip(tmp_path / "in" / "c.avi", count=10)
+    out = tmp_path / "out"
+    assert _predict(tmp_path, clip, "--out", out, "--frames") == 0
+    assert len(list((out / "c.frames").glob("*.png"))) == 10
+    (out / "c.frames" / "notes.txt").write_text("kept")
+    assert _predict(tmp_path, clip, "--out", out, "--frames", "--overwrite", "--max-frames", 3) == 0
+    assert sorted(p.name for p in (out / "c.frames").iterdir()) == [
+        "000000.png", "000001.png", "000002.png", "notes.txt"]  # fmt: skip
+
+
+def test_a_bad_video_among_inputs_fails_before_any_output(tmp_path, capsys):
+    good = _clip(tmp_path / "in" / "a.avi")
+    bad = tmp_path / "in" / "b.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    assert _predict(tmp_path, good, bad, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "b.mp4" in err and "image" not in err
+    assert not (tmp_path / "out").exists()
