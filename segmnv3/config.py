@@ -206,6 +206,9 @@ def load_config(
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a config is a mapping of sections (model:, data:, "
+                             f"train:, ...), not a {type(loaded).__name__}")  # fmt: skip
         try:
             from_dict(Config, _merge(asdict(Config()), loaded))  # errors name the file
         except (KeyError, TypeError) as exc:

@@ -88,3 +88,29 @@ def test_exponent_floats_without_a_dot(tmp_path):
     assert config.train.weight_decay == 4e-5 and config.train.grad_clip == 10.0
     with pytest.raises(TypeError, match="train.lr: 'fast'"):
         load_config(overrides=["train.lr=fast"])
+
+
+def test_a_yaml_list_and_option_typos_are_named(tmp_path, capsys):
+    from segmnv3.cli import train as train_tool
+
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match="list.yaml: a config is a mapping of sections"):
+        load_config(bad)
+    out = f"out_dir={tmp_path / 'r'}"
+    assert train_tool.main(["model.head_options.inter_chanels=64", out]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option inter_chanels (model.head_options); valid options: inter_channels" in err
+    assert train_tool.main(["data.options.num_sample=3", out]) == 2
+    assert "unknown option num_sample; valid options: num_samples" in capsys.readouterr().err
+
+
+def test_overrides_on_both_sides_of_a_flag(tmp_path, monkeypatch):
+    from segmnv3.cli import train as train_tool
+
+    seen = {}
+    monkeypatch.setattr(train_tool, "train", lambda config, **kw: seen.setdefault("c", config))
+    argv = ["train.epochs=1", "--name", "x", "train.lr=0.01", f"out_dir={tmp_path}"]
+    assert train_tool.main(argv) == 0
+    config = seen["c"]
+    assert (config.train.epochs, config.name, config.train.lr) == (1, "x", 0.01)

@@ -88,7 +88,8 @@ def run_tool(
 ) -> int:
     """Parse ``argv``, call ``run(args)`` and map what happens to an exit code."""
     try:
-        args = build_parser().parse_args(argv)
+        # Intermixed: dotted overrides may stand on both sides of a flag.
+        args = build_parser().parse_intermixed_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return int(exc.code or 0)
     try:

@@ -119,7 +119,7 @@ class COCOSegmentation(SegmentationDataset):
         self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
         infos = [_checked_image(info, ann_file) for info in data["images"]]
         by_image = _annotations_by_image(data["annotations"], known, self.cat_to_class,
-                                         {i["id"] for i in infos}, ann_file)  # fmt: skip
+                                         {i["id"]: i for i in infos}, ann_file)  # fmt: skip
         self.images = []
         for info in sorted(infos, key=lambda i: i["id"]):
             anns = by_image.get(info["id"], [])
@@ -207,6 +207,13 @@ def _polygon_parts(segm: list) -> tuple[list, int]:
     return kept, len(segm) - len(kept)
 
 
+def _check_rle_size(segm: dict, info: dict, aid, path) -> None:
+    expected = [info["height"], info["width"]]
+    if list(segm["size"]) != expected:
+        raise ValueError(f"{path}: annotation {aid} is an RLE of size {list(segm['size'])} "
+                         f"(height, width) on image {info['id']} of size {expected}")  # fmt: skip
+
+
 def _annotations_by_image(anns, known, cat_to_class, image_ids, path) -> dict[int, list[dict]]:
     """The kept annotations of each image, checked: an error names the annotation and the
     file. Polygon parts with fewer than 3 points cannot paint a pixel: they are skipped, and
@@ -233,6 +240,8 @@ def _annotations_by_image(anns, known, cat_to_class, image_ids, path) -> dict[in
         elif not (isinstance(segm, dict) and "counts" in segm and "size" in segm):
             raise ValueError(f"{path}: annotation {aid} has a segmentation that is neither "
                              "polygons nor RLE ({'counts', 'size'})")  # fmt: skip
+        else:
+            _check_rle_size(segm, image_ids[image_id], aid, path)
         if ann["category_id"] in cat_to_class:
             by_image[image_id].append(ann)
     if dropped_parts:

@@ -58,6 +58,21 @@ def _check_palette(palette, classes: list[str], where) -> list[tuple[int, int, i
     return out
 
 
+def _check_orphan_masks(mask_dir: Path, image_dir: Path, used: set[str]) -> None:
+    """A mask whose image is missing (or in a format that is not read) is named, never
+    dropped silently with it."""
+    orphans = sorted(p for p in mask_dir.glob("*.png") if p.name not in used)
+    if not orphans:
+        return
+    stems = {p.stem: p for p in image_dir.iterdir()}
+    first = orphans[0]
+    other = stems.get(first.stem)
+    why = (f"its image {other.name} is not in a format read here ({', '.join(IMAGE_EXTENSIONS)})"
+           if other is not None else f"no image {first.stem}.* in {image_dir}")  # fmt: skip
+    raise FileNotFoundError(f"folder dataset: {len(orphans)} mask(s) without an image, first "
+                            f"{first}: {why}")  # fmt: skip
+
+
 class FolderSegmentation(SegmentationDataset):
     """Images and masks paired by file stem. Items are ``(image, mask)``.
 
@@ -112,6 +127,7 @@ class FolderSegmentation(SegmentationDataset):
             if not mask.is_file():
                 raise FileNotFoundError(f"folder dataset: missing mask {mask} for {image}")
             self.masks.append(mask)
+        _check_orphan_masks(mask_dir, image_dir, {m.name for m in self.masks})
 
     def __len__(self) -> int:
         return len(self.images)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from torch import Tensor, nn
@@ -51,6 +52,18 @@ def _upsample(x: Tensor, size) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def _check_head_options(head: str, options: dict) -> None:
+    """An unknown head option names itself and the valid ones (model.head_options)."""
+    fixed = {"self", "low_channels", "high_channels", "num_classes"}
+    valid = sorted(set(inspect.signature(HEADS[head]).parameters) - fixed)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"head {head!r}: unknown option {', '.join(unknown)} (model.head_options); "
+            f"valid options: {', '.join(valid) or 'none'}"
+        )
+
+
 def build_model(
     head: str | None = None,
     num_classes: int | None = None,
@@ -94,6 +107,7 @@ def build_model(
         raise ValueError(f"unknown head {head!r}; choose one of {sorted(HEADS)}")
     if num_classes is None or num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    _check_head_options(head, head_options)
     body = MobileNetV3Backbone(backbone, width_mult, reduced_tail, dilated, bn_momentum)
     low, high = body.out_channels["low"], body.out_channels["high"]
     classifier = HEADS[head](low, high, num_classes, **head_options)

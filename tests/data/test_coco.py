@@ -187,3 +187,14 @@ def test_cache_notices_a_changed_annotation_file(tmp_path):
     second = COCOSegmentation(tmp_path, "val", cache_dir=tmp_path / "cache")[0][1]
     assert (first == VOC_CLASSES.index("person")).any() and not (second == 15).any()
     assert (second == VOC_CLASSES.index("dog")).sum() > (first > 0).sum()
+
+
+def test_an_rle_of_another_size_names_the_file_and_annotation(tmp_path):
+    other = np.zeros((30, 60), bool)
+    other[0:5, 0:5] = True
+    anns = [{"id": 77, "category_id": 1, "segmentation": _rle(other, True), "iscrowd": 1}]
+    root = _write(tmp_path, anns)
+    expected = (r"instances_val2017.json: annotation 77 is an RLE of size \[30, 60\] "
+                r"\(height, width\) on image 1 of size \[40, 60\]")  # fmt: skip
+    with pytest.raises(ValueError, match=expected):
+        COCOSegmentation(root, "val")

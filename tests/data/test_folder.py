@@ -105,3 +105,19 @@ def test_exif_rotated_image_beside_its_mask_is_read_as_stored(tmp_path):
     Image.new("RGB", (40, 20)).save(tmp_path / "images" / "im0.jpg", exif=exif.tobytes())
     image, mask = FolderSegmentation(tmp_path, classes=["a"])[0]
     assert image.shape[:2] == mask.shape == (20, 40)
+
+
+def test_masks_without_images_are_named_and_jfif_is_read(tmp_path):
+    _tree(tmp_path, [np.zeros((4, 4), np.uint8)] * 2)
+    jpeg = cv2.imencode(".jpg", np.zeros((4, 4, 3), np.uint8))[1].tobytes()
+    (tmp_path / "images" / "im1.png").unlink()
+    (tmp_path / "images" / "im1.heic").write_bytes(b"not read here")
+    with pytest.raises(FileNotFoundError, match=r"1 mask\(s\) without an image, first .*im1.png: "
+                       r"its image im1.heic is not in a format read here"):  # fmt: skip
+        FolderSegmentation(tmp_path, classes=["a", "b"])
+    (tmp_path / "images" / "im1.heic").unlink()
+    with pytest.raises(FileNotFoundError, match=r"im1.png: no image im1\.\* in"):
+        FolderSegmentation(tmp_path, classes=["a", "b"])
+    (tmp_path / "images" / "im1.jfif").write_bytes(jpeg)  # a phone's JPEG under .jfif
+    ds = FolderSegmentation(tmp_path, classes=["a", "b"])
+    assert len(ds) == 2 and ds[1][0].shape == (4, 4, 3)

@@ -46,7 +46,7 @@ def test_outputs_never_replace_inputs_or_each_other(seg, tmp_path):
         write_png(photos / name, _image(20, 24, len(name)))
     before = {p: p.read_bytes() for p in photos.rglob("*.png")}
     # Masks into the input folder itself: x.png would replace the photo x.png.
-    with pytest.raises(ValueError, match="x.png is an input image"):
+    with pytest.raises(ValueError, match="x.png is an input file"):
         predict_files(seg, [str(photos)], photos, progress=False)
     # Same stem in two folders, and x_color.png beside x.png: sub-folders keep them apart.
     inputs = [str(photos / "a" / "photo.png"), str(photos / "b" / "photo.png"),

@@ -42,7 +42,8 @@ def test_unknown_head_lists_choices():
 def test_head_options_are_passed():
     model = segmnv3.build_model("deeplabv3", 3, atrous_rates=(6, 12, 18))
     assert [b[0].dilation for b in model.classifier[0].convs[1:4]] == [(6, 6), (12, 12), (18, 18)]
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="head 'lraspp': unknown option atrous_rates .*valid "
+                       "options: inter_channels, pool"):  # fmt: skip
         segmnv3.build_model("lraspp", 3, atrous_rates=(6, 12, 18))
 
 
