@@ -67,6 +67,7 @@ class TrainConfig:
     warmup_factor: float = 0.001  # the lr starts at lr * warmup_factor and rises linearly
     poly_power: float = 0.9
     aux_weight: float = 0.5
+    loss: str | list[dict] = "ce"  # ce, ohem, dice, focal, lovasz, or [{name, weight, ...}]
     class_weights: list[float] | None = None
     grad_clip: float | None = None  # max gradient norm; None: no clipping
     amp: str = "none"  # "none", "fp16" (CUDA, with a gradient scaler) or "bf16"

@@ -58,6 +58,32 @@ def _check_palette(palette, classes: list[str], where) -> list[tuple[int, int, i
     return out
 
 
+def _value_map(mask_values: dict[int, int] | None) -> np.ndarray | None:
+    """``data.options.mask_values`` ({stored value: class id}) as a lookup table over every
+    16-bit value (the others map to themselves)."""
+    if mask_values is None:
+        return None
+    table = np.arange(65536, dtype=np.int64)
+    for stored, cls in dict(mask_values).items():
+        if not all(isinstance(v, int) and 0 <= v <= 65535 for v in (stored, cls)):
+            raise ValueError(f"folder dataset: mask_values {mask_values!r}: give integer "
+                             "{stored value: class id} pairs, e.g. {255: 1}")  # fmt: skip
+        table[stored] = cls
+    return table
+
+
+def _refuse_silent_binary(mask: np.ndarray, path: Path) -> None:
+    """A 2-class mask holding only 0 and 255 is almost always a binary mask saved as 0/255,
+    which would be read as background + ignore: say so instead of training on nothing."""
+    values = set(np.unique(mask).tolist())
+    if 255 in values and values <= {0, 255}:
+        raise ValueError(
+            f"{path}: holds only 0 and 255 for a 2-class dataset, which would read as "
+            "background + ignore; if 255 marks the foreground, set "
+            "data.options.mask_values={255: 1} (or {255: 255} to keep 255 as ignore)"
+        )
+
+
 def _check_orphan_masks(mask_dir: Path, image_dir: Path, used: set[str]) -> None:
     """A mask whose image is missing (or in a format that is not read) is named, never
     dropped silently with it."""
@@ -89,8 +115,10 @@ class FolderSegmentation(SegmentationDataset):
         classes: Sequence[str] | None = None,
         palette: Sequence[Sequence[int]] | None = None,
         transforms: Callable | None = None,
+        mask_values: dict[int, int] | None = None,
     ) -> None:
         self.root, self.transforms = dataset_root(root, "folder"), transforms
+        self.mask_values = _value_map(mask_values)
         base = self.root / split if split else self.root
         image_dir, mask_dir = base / images, base / masks
         for folder in (image_dir, mask_dir):
@@ -159,6 +187,10 @@ class FolderSegmentation(SegmentationDataset):
         check_same_size(image, mask, image_path, mask_path)
         if mask.ndim == 3:
             mask = self._ids_from_colours(mask, mask_path)
+        if self.mask_values is not None:
+            mask = self.mask_values[np.clip(mask, 0, 65535).astype(np.int64)]
+        elif self.num_classes == 2:
+            _refuse_silent_binary(mask, mask_path)
         bad = (mask >= self.num_classes) & (mask != 255)
         if bad.any():
             raise ValueError(

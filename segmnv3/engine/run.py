@@ -20,6 +20,7 @@ from ..models import build_model
 from ..viz import default_palette
 from . import distributed as du
 from .builders import eval_dataset, train_dataset
+from .losses import LossFn, build_loss
 from .optim import build_optimizer, build_scheduler
 from .reproducible import EpochSeeded, epoch_indices, get_rng_state, set_rng_state
 
@@ -52,6 +53,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     iters_per_epoch: int
+    loss: LossFn  # train.loss with train.class_weights
     progress: Progress = field(default_factory=Progress)
 
 
@@ -63,6 +65,7 @@ def check_config(config: Config, device: torch.device) -> None:
         raise ValueError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16")
     if t.sync_bn and device.type != "cuda":
         raise ValueError("train.sync_bn=true needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only")
+    build_loss(t.loss, t.class_weights)  # an unknown loss or option fails before any data
 
 
 def seed_everything(config: Config) -> None:
@@ -121,6 +124,7 @@ def build_run(config: Config, device: torch.device) -> Run:
         scheduler=build_scheduler(optimizer, t, iters_per_epoch * t.epochs),
         scaler=torch.amp.GradScaler(device.type, enabled=t.amp == "fp16"),
         iters_per_epoch=iters_per_epoch,
+        loss=build_loss(t.loss, t.class_weights),
     )
 
 

@@ -80,7 +80,7 @@ def _step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     t, p = run.config.train, run.progress
     with _autocast(run.device, t.amp):
         outputs = run.net(images)
-    loss = total_loss(outputs, masks, t.aux_weight, t.class_weights)
+    loss = total_loss(outputs, masks, t.aux_weight, run.loss)
     if not torch.isfinite(loss):
         raise NonFiniteLossError(
             f"loss is {loss.item()} at iteration {p.iteration + 1} (epoch {p.epoch + 1}); "

@@ -121,3 +121,20 @@ def test_masks_without_images_are_named_and_jfif_is_read(tmp_path):
     (tmp_path / "images" / "im1.jfif").write_bytes(jpeg)  # a phone's JPEG under .jfif
     ds = FolderSegmentation(tmp_path, classes=["a", "b"])
     assert len(ds) == 2 and ds[1][0].shape == (4, 4, 3)
+
+
+def test_binary_masks_saved_as_0_and_255(tmp_path):
+    m = np.zeros((4, 4), np.uint8)
+    m[:2] = 255
+    _tree(tmp_path, [m])
+    ds = FolderSegmentation(tmp_path, classes=["background", "crack"])
+    with pytest.raises(ValueError, match=r"im0.png: holds only 0 and 255 for a 2-class dataset.*"
+                       r"mask_values=\{255: 1\}"):  # fmt: skip
+        ds[0]
+    ds = build_dataset("folder", None, tmp_path, classes=["background", "crack"],
+                       mask_values={255: 1})  # fmt: skip
+    assert ds[0][1].tolist() == [[1] * 4] * 2 + [[0] * 4] * 2
+    ds = FolderSegmentation(tmp_path, classes=["background", "crack"], mask_values={255: 255})
+    assert set(np.unique(ds[0][1]).tolist()) == {0, 255}
+    with pytest.raises(ValueError, match="mask_values"):
+        FolderSegmentation(tmp_path, classes=["a", "b"], mask_values={"x": 1})

@@ -12,7 +12,7 @@ import torch
 
 from segmnv3.checkpoint import load_checkpoint, load_model
 from segmnv3.config import load_config
-from segmnv3.engine.losses import total_loss
+from segmnv3.engine.losses import build_loss, total_loss
 from segmnv3.engine.optim import lr_factor
 from segmnv3.engine.reproducible import epoch_indices
 from segmnv3.engine.trainer import NonFiniteLossError, train
@@ -61,12 +61,14 @@ def test_a_short_training_per_head(tmp_path, head):
 def test_all_ignore_batch_gives_zero_loss_and_gradients():
     logits = torch.randn(2, 3, 4, 4, requires_grad=True)
     target = torch.full((2, 4, 4), 255)
-    loss = total_loss({"out": logits, "aux": logits}, target, 0.5, [1.0, 2.0, 1.0])
+    loss = total_loss(
+        {"out": logits, "aux": logits}, target, 0.5, build_loss("ce", [1.0, 2.0, 1.0])
+    )
     assert loss.item() == 0.0
     loss.backward()
     assert torch.equal(logits.grad, torch.zeros_like(logits))
     target[0, 0, 0] = 1
-    plain = total_loss({"out": logits}, target, 0.5)
+    plain = total_loss({"out": logits}, target, 0.5, build_loss("ce"))
     expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=255)
     assert plain.item() == pytest.approx(expected.item())
 
