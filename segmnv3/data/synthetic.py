@@ -91,20 +91,36 @@ _TEXTURES = {1: _stripes, 2: _checker, 3: _dots, 4: _grid_lines}
 
 
 def generate_scene(
-    rng: np.random.Generator, height: int, width: int, max_objects: int = 5
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    max_objects: int = 5,
+    kind_weights: list[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
     """One scene: RGB uint8 image, uint8 class mask and the visible mask of each object.
 
     Objects drawn later occlude earlier ones; ``instances`` is ``[(class id, bool mask)]``
-    holding only the visible pixels, empty ones removed.
+    holding only the visible pixels, empty ones removed. ``kind_weights`` (one per object
+    class, disc … star) makes some classes rarer than others; by default all are equally
+    likely.
     """
+    probs = None
+    if kind_weights is not None:
+        w = np.asarray(kind_weights, np.float64)
+        if w.shape != (len(CLASSES) - 1,) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"kind_weights {kind_weights!r}: give {len(CLASSES) - 1} weights "
+                             f">= 0 (for {', '.join(CLASSES[1:])})")  # fmt: skip
+        probs = w / w.sum()
     image = _background(height, width, rng)
     mask = np.zeros((height, width), np.uint8)
     owner = np.full((height, width), -1, np.int32)
     kinds = []
     short = min(height, width)
     for obj in range(int(rng.integers(2, max_objects + 1))):
-        kind = int(rng.integers(1, len(CLASSES)))
+        if probs is None:
+            kind = int(rng.integers(1, len(CLASSES)))
+        else:
+            kind = 1 + int(rng.choice(len(probs), p=probs))
         r = rng.uniform(0.14, 0.26) * short
         cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height
         shape = np.zeros((height, width), np.uint8)
@@ -141,6 +157,7 @@ class SyntheticSegmentation(SegmentationDataset):
         seed: int = 0,
         transforms: Callable | None = None,
         root: str | Path | None = None,  # unused: the scenes are drawn, not read
+        kind_weights: list[float] | None = None,
     ) -> None:
         if split not in _SPLIT_CODES:
             raise ValueError(f"synthetic split {split!r}; choose one of {sorted(_SPLIT_CODES)}")
@@ -152,7 +169,9 @@ class SyntheticSegmentation(SegmentationDataset):
         if min(self.size) < 16:
             raise ValueError(f"synthetic size {self.size} is too small (>= 16 px)")
         self.split, self.num_samples, self.seed = split, num_samples, seed
-        self.transforms = transforms
+        self.transforms, self.kind_weights = transforms, kind_weights
+        if kind_weights is not None:
+            generate_scene(np.random.default_rng(0), 16, 16, 2, kind_weights)  # checks them
 
     def __len__(self) -> int:
         return self.num_samples
@@ -164,7 +183,7 @@ class SyntheticSegmentation(SegmentationDataset):
         if not 0 <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for {self.num_samples} samples")
         rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index])
-        return generate_scene(rng, *self.size)
+        return generate_scene(rng, *self.size, kind_weights=self.kind_weights)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, mask, _ = self.scene(index)

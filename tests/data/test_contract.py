@@ -62,7 +62,7 @@ def test_a_missing_file_is_named(layout):
 
 def test_unknown_option_names_the_valid_ones():
     with pytest.raises(ValueError, match="dataset 'synthetic': unknown option num_sample; valid "
-                       "options: num_samples, seed, size"):  # fmt: skip
+                       "options: kind_weights, num_samples, seed, size"):  # fmt: skip
         build_dataset("synthetic", "val", None, num_sample=3)
     with pytest.raises(ValueError, match="dataset 'folder' needs a root folder"):
         build_dataset("folder", "val", None)
