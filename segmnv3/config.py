@@ -30,6 +30,7 @@ class ModelConfig:
     width_mult: float = 1.0
     aux: bool = False
     pretrained_backbone: str | None = None  # a local torchvision ImageNet weights file
+    weights: str | None = None  # fine-tune from a whole model: registry name, file or best.pt
     bn_momentum: float = 0.1  # backbone BN; the paper's 0.01 suits long schedules only
     head_options: dict[str, Any] = field(default_factory=dict)
 
@@ -67,6 +68,8 @@ class TrainConfig:
     warmup_factor: float = 0.001  # the lr starts at lr * warmup_factor and rises linearly
     poly_power: float = 0.9
     aux_weight: float = 0.5
+    backbone_lr_mult: float = 1.0  # the backbone's lr is train.lr times this
+    freeze_backbone_epochs: int = 0  # the backbone learns nothing for the first N epochs
     loss: str | list[dict] = "ce"  # ce, ohem, dice, focal, lovasz, or [{name, weight, ...}]
     class_weights: list[float] | None = None
     grad_clip: float | None = None  # max gradient norm; None: no clipping
@@ -130,6 +133,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.warmup_factor": ((lambda v: 0 < v <= 1), "a number in (0, 1]"),
     "train.poly_power": _NOT_NEGATIVE,
     "train.aux_weight": _NOT_NEGATIVE,
+    "train.backbone_lr_mult": _NOT_NEGATIVE,
+    "train.freeze_backbone_epochs": _NOT_NEGATIVE,
     "train.class_weights": (
         (lambda v: v is None or (len(v) > 0 and min(v) >= 0)),
         "null or a list of numbers >= 0, one per class",

@@ -102,7 +102,10 @@ def test_a_yaml_list_and_option_typos_are_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown option inter_chanels (model.head_options); valid options: inter_channels" in err
     assert train_tool.main(["data.options.num_sample=3", out]) == 2
-    assert "unknown option num_sample; valid options: num_samples" in capsys.readouterr().err
+    assert (
+        "unknown option num_sample; valid options: kind_weights, num_samples"
+        in capsys.readouterr().err
+    )
 
 
 def test_overrides_on_both_sides_of_a_flag(tmp_path, monkeypatch):

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", choices=sorted(HEADS), help="overrides model.head")
     p.add_argument("--data-root", help="overrides data.root")
     p.add_argument("--name", help="run name (overrides name): writes runs/<name>/")
+    p.add_argument("--weights", help="fine-tune from a whole model (overrides model.weights): "
+                   "a registry name, a torchvision file or another run's best.pt")  # fmt: skip
     p.add_argument("--resume", help="'auto' (runs/<name>/last.pt if present) or a checkpoint")
     p.add_argument("--device", default=default_device())
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> TrainResult:
     """Resolve the config from the flags and overrides, then train."""
     overrides = list(args.overrides)
     for key, value in (("model.head", args.head), ("data.root", args.data_root),
-                       ("name", args.name)):  # fmt: skip
+                       ("name", args.name), ("model.weights", args.weights)):  # fmt: skip
         if value:
             overrides.insert(0, f"{key}={value}")
     config = load_config(args.config, overrides)

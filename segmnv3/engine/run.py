@@ -20,6 +20,7 @@ from ..models import build_model
 from ..viz import default_palette
 from . import distributed as du
 from .builders import eval_dataset, train_dataset
+from .finetune import load_for_finetuning
 from .losses import LossFn, build_loss
 from .optim import build_optimizer, build_scheduler
 from .reproducible import EpochSeeded, epoch_indices, get_rng_state, set_rng_state
@@ -93,6 +94,9 @@ def build_run(config: Config, device: torch.device) -> Run:
     model = build_model(
         **model_args(config, len(classes)), pretrained_backbone=config.model.pretrained_backbone
     )
+    if config.model.weights:
+        load_for_finetuning(model, config.model.weights, classes,
+                            log=print if du.is_main() else lambda _: None)  # fmt: skip
     world = du.world_size()
     if t.sync_bn and world > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -121,7 +125,9 @@ def build_run(config: Config, device: torch.device) -> Run:
         model=model,
         net=net,
         optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, t, iters_per_epoch * t.epochs),
+        scheduler=build_scheduler(
+            optimizer, t, iters_per_epoch * t.epochs, iters_per_epoch * t.freeze_backbone_epochs
+        ),  # fmt: skip
         scaler=torch.amp.GradScaler(device.type, enabled=t.amp == "fp16"),
         iters_per_epoch=iters_per_epoch,
         loss=build_loss(t.loss, t.class_weights),

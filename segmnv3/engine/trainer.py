@@ -23,6 +23,7 @@ from ..data.loader import pad_collate, worker_init
 from ..device import resolve_device
 from . import distributed as du
 from .evaluation import evaluate
+from .finetune import freeze_backbone
 from .logs import RunLog, write_visuals
 from .losses import total_loss
 from .reproducible import epoch_indices
@@ -102,6 +103,8 @@ def train_one_epoch(run: Run, show_progress: bool) -> dict:
     t, p, world = run.config.train, run.progress, du.world_size()
     epoch = p.epoch
     run.net.train()
+    if run.progress.epoch < run.config.train.freeze_backbone_epochs:
+        freeze_backbone(run.model, True)  # its BatchNorm statistics stay as loaded
     seen, loss_sum, data_time = 0, 0.0, 0.0
     t_epoch = tick = time.perf_counter()
     bar = tqdm(
