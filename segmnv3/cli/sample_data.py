@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> Path:
     out = write_sample_data(args.format, args.out, args.train, args.val, tuple(args.size),
                             args.seed, args.test)  # fmt: skip
-    print(f"wrote a {args.format} sample tree to {out}")
+    print(f"wrote the {args.format} sample tree to {out}")
     return out
 
 

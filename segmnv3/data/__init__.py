@@ -6,18 +6,22 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
+from .ade20k import ADE20K
 from .cityscapes import Cityscapes
 from .coco import COCOSegmentation
 from .folder import FolderSegmentation
 from .loader import pad_collate, worker_init
 from .synthetic import SyntheticSegmentation
 from .transforms import IGNORE_INDEX, Preset, eval_preset, train_preset
+from .voc import VOCSegmentation
 
 DATASETS: dict[str, type] = {
+    "ade20k": ADE20K,
     "cityscapes": Cityscapes,
     "coco": COCOSegmentation,
     "folder": FolderSegmentation,
     "synthetic": SyntheticSegmentation,
+    "voc": VOCSegmentation,
 }
 
 
@@ -43,6 +47,7 @@ def build_dataset(
 
 
 __all__ = [
+    "ADE20K",
     "DATASETS",
     "IGNORE_INDEX",
     "COCOSegmentation",
@@ -50,6 +55,7 @@ __all__ = [
     "FolderSegmentation",
     "Preset",
     "SyntheticSegmentation",
+    "VOCSegmentation",
     "build_dataset",
     "eval_preset",
     "pad_collate",

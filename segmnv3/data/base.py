@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +29,29 @@ def dataset_root(root: str | Path | None, name: str) -> Path:
     if root is None:
         raise ValueError(f"dataset {name!r} needs a root folder (data.root / --data-root)")
     return Path(root)
+
+
+def ids_from_colours(
+    rgb: np.ndarray,
+    palette: Sequence[Sequence[int]],
+    path,
+    extra: dict[tuple[int, int, int], int] | None = None,
+) -> np.ndarray:
+    """An RGB colour mask → uint8 ids through ``palette`` (colour i is id i; ``extra`` maps
+    more colours, e.g. VOC's boundary colour to 255). A colour in neither is an error naming
+    the file, the colour and where it is."""
+    keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8)
+    keys |= rgb[..., 2]
+    out = np.full(rgb.shape[:2], 255, np.uint8)
+    known = np.zeros(rgb.shape[:2], bool)
+    colours = [(tuple(c), i) for i, c in enumerate(palette)] + list((extra or {}).items())
+    for (r, g, b), cls in colours:
+        hit = keys == (int(r) << 16 | int(g) << 8 | int(b))
+        out[hit], known[hit] = cls, True
+    if not known.all():
+        y, x = np.argwhere(~known)[0]
+        raise ValueError(
+            f"{path}: colour {tuple(int(v) for v in rgb[y, x])} at (x={x}, y={y}) is not in "
+            "the palette"
+        )
+    return out

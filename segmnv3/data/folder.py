@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from ..io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
-from .base import SegmentationDataset, dataset_root
+from .base import SegmentationDataset, dataset_root, ids_from_colours
 
 CLASSES_FILE = "classes.yaml"
 
@@ -166,20 +166,7 @@ class FolderSegmentation(SegmentationDataset):
     def _ids_from_colours(self, rgb: np.ndarray, path: Path) -> np.ndarray:
         if self.palette is None:
             raise ValueError(f"{path}: RGB mask but no palette was given to map colours to ids")
-        keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8)
-        keys |= rgb[..., 2]
-        out = np.full(rgb.shape[:2], 255, np.uint8)
-        known = np.zeros(rgb.shape[:2], bool)
-        for cls, (r, g, b) in enumerate(self.palette):
-            hit = keys == (r << 16 | g << 8 | b)
-            out[hit], known[hit] = cls, True
-        if not known.all():
-            y, x = np.argwhere(~known)[0]
-            raise ValueError(
-                f"{path}: colour {tuple(int(v) for v in rgb[y, x])} at (x={x}, y={y}) is not in "
-                "the palette"
-            )
-        return out
+        return ids_from_colours(rgb, self.palette, path)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]

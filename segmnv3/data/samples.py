@@ -6,19 +6,21 @@ downloading anything.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import yaml
+from PIL import Image
 from pycocotools import mask as mask_utils
 
 from ..io import write_bytes_atomic, write_png
 from .coco import COCO_CATEGORIES
 from .synthetic import CLASSES, PALETTE, SyntheticSegmentation
 
-FORMATS = ("cityscapes", "coco", "folder")
+FORMATS = ("cityscapes", "coco", "folder", "voc", "ade20k")
 # Synthetic class → Cityscapes label id: road, car, building, person, vegetation.
 CITYSCAPES_IDS = [7, 26, 11, 24, 21]
 CITYSCAPES_INSTANCE_IDS = {24, 26}  # classes with instances: id * 1000 + k in instanceIds
@@ -105,6 +107,55 @@ def write_folder(out: Path, counts: dict[str, int], size, seed: int) -> None:
     write_bytes_atomic(out / "classes.yaml", text.encode())
 
 
+def write_voc(out: Path, counts: dict[str, int], size, seed: int) -> None:
+    """VOC 2012 as CVAT's Segmentation mask 1.1 writes it: palette PNGs with 255 on the
+    object boundaries, ImageSets lists, and a labelmap.txt naming the 5 classes; the first
+    val mask is written in RGB colours (CVAT may), boundaries in VOC's (224, 224, 192)."""
+    lines = ["# label:color_rgb:parts:actions"]
+    lines += [f"{n}:{','.join(map(str, c))}::" for n, c in zip(CLASSES, PALETTE, strict=True)]
+    write_bytes_atomic(out / "labelmap.txt", ("\n".join(lines) + "\n").encode())
+    flat = [v for c in PALETTE for v in c] + [0] * (3 * (255 - len(PALETTE))) + [224, 224, 192]
+    for split, count in counts.items():
+        stems = []
+        for i, image, mask, _ in _scenes(split, count, size, seed):
+            stem = f"2007_{split}{i:05d}"
+            stems.append(stem)
+            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            write_bytes_atomic(out / "JPEGImages" / f"{stem}.jpg", jpg.tobytes())
+            edges = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+            ids = np.where(edges, 255, mask).astype(np.uint8)
+            target = out / "SegmentationClass" / f"{stem}.png"
+            if split == "val" and i == 0:
+                rgb = np.array(PALETTE + [(224, 224, 192)], np.uint8)[np.where(ids == 255, 5, ids)]
+                write_png(target, rgb)
+            else:
+                pil = Image.fromarray(ids, mode="P")
+                pil.putpalette(flat)
+                buffer = io.BytesIO()
+                pil.save(buffer, format="PNG")
+                write_bytes_atomic(target, buffer.getvalue())
+        listing = out / "ImageSets" / "Segmentation" / f"{split}.txt"
+        write_bytes_atomic(listing, ("\n".join(stems) + "\n").encode())
+
+
+ADE20K_IDS = [1, 13, 21, 42, 5]  # synthetic class → ADE20K value: wall, person, car, box, tree
+
+
+def write_ade20k(out: Path, counts: dict[str, int], size, seed: int) -> None:
+    """ADEChallengeData2016: jpg images and single-channel annotations of values 1…150, with
+    a band of 0 ("other") along the top."""
+    root, lut = out / "ADEChallengeData2016", np.array(ADE20K_IDS, np.uint8)
+    for split, count in counts.items():
+        folder = {"train": "training", "val": "validation"}[split]
+        for i, image, mask, _ in _scenes(split, count, size, seed):
+            stem = f"ADE_{folder[:5]}_{i + 1:08d}"
+            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            write_bytes_atomic(root / "images" / folder / f"{stem}.jpg", jpg.tobytes())
+            values = lut[mask]
+            values[: max(1, size[0] // 16)] = 0
+            write_png(root / "annotations" / folder / f"{stem}.png", values)
+
+
 def write_sample_data(
     fmt: str,
     out: str | Path,
@@ -115,7 +166,8 @@ def write_sample_data(
     num_test: int = 0,
 ) -> Path:
     """Write a small tree in ``fmt``'s official layout under ``out``; returns ``out``."""
-    writers = {"cityscapes": write_cityscapes, "coco": write_coco, "folder": write_folder}
+    writers = {"cityscapes": write_cityscapes, "coco": write_coco, "folder": write_folder,
+               "voc": write_voc, "ade20k": write_ade20k}  # fmt: skip
     if fmt not in writers:
         raise ValueError(f"unknown sample format {fmt!r}; choose one of {FORMATS}")
     counts = {"train": num_train, "val": num_val}

@@ -44,7 +44,7 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
 def test_sample_data_tool(tmp_path, capsys):
     assert sample_data.main(["--format", "folder", "--out", str(tmp_path / "f"), "--train", "1",
                              "--val", "1", "--size", "16", "16"]) == 0  # fmt: skip
-    assert (tmp_path / "f").is_dir() and "wrote a folder sample tree" in capsys.readouterr().out
+    assert (tmp_path / "f").is_dir() and "wrote the folder sample tree" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("device", "message"), [("cdua", "unknown device 'cdua'"),

@@ -12,6 +12,8 @@ from segmnv3.data.samples import write_sample_data
 # name: (sample-data format or None for drawn scenes, options, glob of a file the first val
 # item reads: deleted to check that its absence is named)
 LAYOUTS = {
+    "ade20k": ("ade20k", {}, "ADEChallengeData2016/annotations/validation/*.png"),
+    "voc": ("voc", {}, "SegmentationClass/2007_val00001.png"),
     "cityscapes": ("cityscapes", {}, "gtFine/val/*/*_gtFine_labelIds.png"),
     "coco": ("coco", {}, "val2017/*.jpg"),
     "folder": ("folder", {}, "val/masks/*.png"),
