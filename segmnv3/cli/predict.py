@@ -4,16 +4,8 @@ ids and overlay videos out.
     segmnv3-predict --checkpoint runs/demo/best.pt photos/ --out masks/ --color --overlay
     segmnv3-predict --weights lraspp_mobilenet_v3_large.coco_with_voc_labels_v1 street.jpg --out m/
 
-Output names: each mask is ``<out>/<path>.png``, where ``<path>`` is the input's path
-relative to the deepest folder shared by all inputs, without its extension (``photos/a/x.jpg``
-and ``photos/b/x.jpg`` give ``a/x.png`` and ``b/x.png``); colour masks and overlays go to
-``<out>/color/`` and ``<out>/overlay/`` under the same names. Nothing is written when two
-inputs would share an output name, when an output would be an input file, or when an
-output exists already (unless ``--overwrite``, which still never touches an input).
-
-Videos (``.mp4 .avi .mov .mkv``) and ``--camera N`` give an overlay video ``<out>/<path>.mp4``
-(``.avi`` for an .avi) at the source's frame rate and size (odd sizes padded to even), and
-with ``--frames`` a mask PNG per frame in ``<out>/<path>.frames/``.
+Output names and the rules that keep inputs and earlier outputs safe are
+:mod:`segmnv3.inference.files`'s; ``--camera N`` writes ``<out>/cameraN.mp4``.
 """
 
 from __future__ import annotations

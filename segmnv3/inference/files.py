@@ -1,9 +1,6 @@
 """Masks for files: inputs expanded, outputs planned and checked before anything is
 written, then written (used by ``predict_seg.py`` and anyone predicting a folder).
 
-    segmnv3-predict --checkpoint runs/demo/best.pt photos/ --out masks/ --color --overlay
-    segmnv3-predict --weights lraspp_mobilenet_v3_large.coco_with_voc_labels_v1 street.jpg --out m/
-
 Output names: each mask is ``<out>/<path>.png``, where ``<path>`` is the input's path
 relative to the deepest folder shared by all inputs, without its extension (``photos/a/x.jpg``
 and ``photos/b/x.jpg`` give ``a/x.png`` and ``b/x.png``); colour masks and overlays go to
