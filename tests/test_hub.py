@@ -14,7 +14,7 @@ from torchvision.models.segmentation import (
 )
 
 import segmnv3
-from segmnv3 import Segmenter, hub
+from segmnv3 import Segmenter, downloads, hub
 from segmnv3.cli import export, weights
 from segmnv3.config import load_config
 from segmnv3.data.synthetic import CLASSES, PALETTE
@@ -77,7 +77,7 @@ def test_download_once_then_cache_hits_fetch_nothing(tmp_path, cache, monkeypatc
     path = hub.weights_file(entry.name, progress=False)
     assert path == cache / entry.filename and path.read_bytes() == data
     assert hub.list_weights()[-1]["cached"] is True
-    monkeypatch.setattr(hub, "_fetch", lambda *a: pytest.fail("a cache hit must not fetch"))
+    monkeypatch.setattr(downloads, "_fetch", lambda *a: pytest.fail("a cache hit must not fetch"))
     assert hub.weights_file(entry.name) == path
     seg = Segmenter.from_pretrained(entry.name, backend="torch", precision="fp32")
     mask = seg.predict(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8))
@@ -98,7 +98,7 @@ def test_a_file_with_the_wrong_hash_is_refused_and_never_loaded(tmp_path, cache,
 def test_offline_with_an_empty_cache_says_what_to_do(tmp_path, cache, monkeypatch):
     entry, _ = _served(tmp_path)
     monkeypatch.setenv(hub.OFFLINE_ENV, "1")
-    monkeypatch.setattr(hub, "_fetch", lambda *a: pytest.fail("offline must not fetch"))
+    monkeypatch.setattr(downloads, "_fetch", lambda *a: pytest.fail("offline must not fetch"))
     with pytest.raises(FileNotFoundError) as info:
         hub.weights_file(entry.name)
     message = str(info.value)
@@ -114,8 +114,8 @@ def test_an_interrupted_download_leaves_nothing(tmp_path, cache, monkeypatch, fa
         out.write(data[: len(data) // 2])
         raise failure("connection lost")
 
-    monkeypatch.setattr(hub, "_fetch", half_then_fail)
-    monkeypatch.setattr(hub.time, "sleep", lambda s: None)
+    monkeypatch.setattr(downloads, "_fetch", half_then_fail)
+    monkeypatch.setattr(downloads.time, "sleep", lambda s: None)
     with pytest.raises(OSError if failure is ConnectionResetError else KeyboardInterrupt) as info:
         hub.weights_file(entry.name, progress=False)
     if failure is ConnectionResetError:

@@ -6,7 +6,7 @@ import json
 import pytest
 from test_hub import _served
 
-from segmnv3 import hub
+from segmnv3 import downloads, hub
 
 BUILTIN = "lraspp_mobilenet_v3_large.coco_with_voc_labels_v1"
 
@@ -15,7 +15,7 @@ BUILTIN = "lraspp_mobilenet_v3_large.coco_with_voc_labels_v1"
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.delenv(hub.OFFLINE_ENV, raising=False)
-    monkeypatch.setattr(hub.time, "sleep", lambda s: None)
+    monkeypatch.setattr(downloads.time, "sleep", lambda s: None)
     saved, cards = dict(hub.WEIGHTS), dict(hub._card_files)
     yield tmp_path / "torch_home" / "hub" / "checkpoints"
     hub.WEIGHTS.clear()
@@ -106,7 +106,7 @@ def test_an_endless_body_stops_at_the_cap_and_keeps_nothing(tmp_path, cache, mon
 
 def test_a_cut_transfer_is_retried_and_named(tmp_path, cache, monkeypatch):
     entry, data = _served(tmp_path)
-    real, calls = hub._fetch, []
+    real, calls = downloads._fetch, []
 
     def cut_once(url, out, name, timeout, progress, limit):
         calls.append(url)
@@ -115,10 +115,10 @@ def test_a_cut_transfer_is_retried_and_named(tmp_path, cache, monkeypatch):
             raise hub.IncompleteDownload(f"the transfer ended after 100 of {len(data)} bytes")
         return real(url, out, name, timeout, progress, limit)
 
-    monkeypatch.setattr(hub, "_fetch", cut_once)
+    monkeypatch.setattr(downloads, "_fetch", cut_once)
     assert hub.weights_file(entry.name, progress=False).read_bytes() == data
     assert len(calls) == 2
-    monkeypatch.setattr(hub, "_fetch", lambda *a: (_ for _ in ()).throw(
+    monkeypatch.setattr(downloads, "_fetch", lambda *a: (_ for _ in ()).throw(
         hub.IncompleteDownload("the transfer ended after 100 of 200 bytes")))  # fmt: skip
     (cache / entry.filename).unlink()
     with pytest.raises(hub.DownloadError, match="after 3 tries .*ended after 100 of 200") as info:
