@@ -11,6 +11,7 @@ from .cityscapes import Cityscapes
 from .coco import COCOSegmentation
 from .folder import FolderSegmentation
 from .loader import pad_collate, worker_init
+from .roboflow import RoboflowSegmentation
 from .synthetic import SyntheticSegmentation
 from .transforms import IGNORE_INDEX, Preset, eval_preset, train_preset
 from .voc import VOCSegmentation
@@ -20,6 +21,7 @@ DATASETS: dict[str, type] = {
     "cityscapes": Cityscapes,
     "coco": COCOSegmentation,
     "folder": FolderSegmentation,
+    "roboflow": RoboflowSegmentation,
     "synthetic": SyntheticSegmentation,
     "voc": VOCSegmentation,
 }
@@ -54,6 +56,7 @@ __all__ = [
     "Cityscapes",
     "FolderSegmentation",
     "Preset",
+    "RoboflowSegmentation",
     "SyntheticSegmentation",
     "VOCSegmentation",
     "build_dataset",

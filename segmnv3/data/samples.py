@@ -6,6 +6,7 @@ downloading anything.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..io import write_bytes_atomic, write_png
 from .coco import COCO_CATEGORIES
 from .synthetic import CLASSES, PALETTE, SyntheticSegmentation
 
-FORMATS = ("cityscapes", "coco", "folder", "voc", "ade20k")
+FORMATS = ("cityscapes", "coco", "folder", "voc", "ade20k", "roboflow")
 # Synthetic class → Cityscapes label id: road, car, building, person, vegetation.
 CITYSCAPES_IDS = [7, 26, 11, 24, 21]
 CITYSCAPES_INSTANCE_IDS = {24, 26}  # classes with instances: id * 1000 + k in instanceIds
@@ -156,6 +157,20 @@ def write_ade20k(out: Path, counts: dict[str, int], size, seed: int) -> None:
             write_png(root / "annotations" / folder / f"{stem}.png", values)
 
 
+def write_roboflow(out: Path, counts: dict[str, int], size, seed: int) -> None:
+    """Roboflow's png-mask-semantic export: ``<stem>_jpg.rf.<hash>.jpg`` beside
+    ``…_mask.png`` and a ``_classes.csv`` in each split folder (val is ``valid``)."""
+    header = "Pixel Value, Class\n" + "".join(f"{i}, {n}\n" for i, n in enumerate(CLASSES))
+    for split, count in counts.items():
+        folder = out / {"train": "train", "val": "valid"}[split]
+        write_bytes_atomic(folder / "_classes.csv", header.encode())
+        for i, image, mask, _ in _scenes(split, count, size, seed):
+            stem = f"scene{i:04d}_jpg.rf.{hashlib.md5(f'{split}{i}'.encode()).hexdigest()}"
+            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            write_bytes_atomic(folder / f"{stem}.jpg", jpg.tobytes())
+            write_png(folder / f"{stem}_mask.png", mask)
+
+
 def write_sample_data(
     fmt: str,
     out: str | Path,
@@ -167,7 +182,7 @@ def write_sample_data(
 ) -> Path:
     """Write a small tree in ``fmt``'s official layout under ``out``; returns ``out``."""
     writers = {"cityscapes": write_cityscapes, "coco": write_coco, "folder": write_folder,
-               "voc": write_voc, "ade20k": write_ade20k}  # fmt: skip
+               "voc": write_voc, "ade20k": write_ade20k, "roboflow": write_roboflow}  # fmt: skip
     if fmt not in writers:
         raise ValueError(f"unknown sample format {fmt!r}; choose one of {FORMATS}")
     counts = {"train": num_train, "val": num_val}

@@ -14,6 +14,7 @@ from segmnv3.data.samples import write_sample_data
 LAYOUTS = {
     "ade20k": ("ade20k", {}, "ADEChallengeData2016/annotations/validation/*.png"),
     "voc": ("voc", {}, "SegmentationClass/2007_val00001.png"),
+    "roboflow": ("roboflow", {}, "valid/*_mask.png"),
     "cityscapes": ("cityscapes", {}, "gtFine/val/*/*_gtFine_labelIds.png"),
     "coco": ("coco", {}, "val2017/*.jpg"),
     "folder": ("folder", {}, "val/masks/*.png"),

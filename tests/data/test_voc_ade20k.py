@@ -54,3 +54,22 @@ def test_ade20k_shifts_ids_and_ignores_other(tmp_path):
     assert len(ADE20K(root / "ADEChallengeData2016", "training")) == 2
     with pytest.raises(ValueError, match="ade20k split 'test'; choose one of"):
         ADE20K(root, "test")
+
+
+def test_roboflow_export_classes_splits_and_errors(tmp_path):
+    from segmnv3.data import RoboflowSegmentation
+
+    root = write_sample_data("roboflow", tmp_path, 2, 2, (48, 64))
+    ds = RoboflowSegmentation(root, "val")  # Roboflow calls it valid/
+    assert ds.classes == CLASSES and len(ds) == 2
+    truth = SyntheticSegmentation("val", 2, (48, 64)).load(1)[1]
+    assert np.array_equal(ds[1][1], truth)
+    assert all(".rf." in p.name for p in ds.images)
+    (root / "valid" / "_classes.csv").write_text("0, background\n1, disc\n")
+    with pytest.raises(ValueError, match="_classes.csv: the first line must be the header"):
+        RoboflowSegmentation(root, "valid")
+    (root / "valid" / "_classes.csv").write_text("Pixel Value, Class\n0, background\n2, disc\n")
+    with pytest.raises(ValueError, match=r"pixel values \[0, 2\] are not 0…1"):
+        RoboflowSegmentation(root, "valid")
+    with pytest.raises(ValueError, match="roboflow split 'validation'; choose one of"):
+        RoboflowSegmentation(root, "validation")
