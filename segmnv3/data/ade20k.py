@@ -11,7 +11,7 @@ import numpy as np
 
 from ..io import check_same_size, read_image, read_mask
 from ..viz import default_palette
-from .base import SegmentationDataset, dataset_root
+from .base import PairedFiles, dataset_root, pair_masks
 
 # The benchmark's 150 classes, in id order (its objectInfo150 names, first word of each).
 ADE20K_CLASSES = [
@@ -39,7 +39,7 @@ SPLITS = {"train": "training", "training": "training", "val": "validation",
           "validation": "validation"}  # fmt: skip
 
 
-class ADE20K(SegmentationDataset):
+class ADE20K(PairedFiles):
     """ADEChallengeData2016; ``root`` is that folder or its parent. Items are
     ``(image, mask)`` with ids 0…149 and 255 where the benchmark says "other"."""
 
@@ -63,16 +63,9 @@ class ADE20K(SegmentationDataset):
         self.images = sorted(image_dir.glob("*.jpg"))
         if not self.images:
             raise FileNotFoundError(f"ade20k dataset: no .jpg images in {image_dir}")
-        self.masks = [self.root / "annotations" / self.split / f"{p.stem}.png" for p in self.images]
-        for image, mask in zip(self.images, self.masks, strict=True):
-            if not mask.is_file():
-                raise FileNotFoundError(f"ade20k dataset: missing annotation {mask} for {image}")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def filename(self, index: int) -> str:
-        return self.images[index].stem
+        annotations = self.root / "annotations" / self.split
+        self.masks = pair_masks(self.images, lambda p: annotations / f"{p.stem}.png",
+                                "ade20k dataset")  # fmt: skip
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]

@@ -55,3 +55,24 @@ def ids_from_colours(
             "the palette"
         )
     return out
+
+
+class PairedFiles(SegmentationDataset):
+    """An adapter over ``images`` (paths) with a mask file each: length and file names."""
+
+    images: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def filename(self, index: int) -> str:
+        return self.images[index].stem
+
+
+def pair_masks(images: list[Path], mask_of: Callable[[Path], Path], what: str) -> list[Path]:
+    """Each image's mask file; a missing one is an error naming both."""
+    masks = [mask_of(p) for p in images]
+    for image, mask in zip(images, masks, strict=True):
+        if not mask.is_file():
+            raise FileNotFoundError(f"{what}: missing mask {mask} for {image}")
+    return masks

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
 from ..viz import default_palette
-from .base import SegmentationDataset, dataset_root
+from .base import PairedFiles, dataset_root, pair_masks
 
 SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 
@@ -34,7 +34,7 @@ def read_classes_csv(path: Path) -> list[str]:
     return [names[i] for i in range(len(names))]
 
 
-class RoboflowSegmentation(SegmentationDataset):
+class RoboflowSegmentation(PairedFiles):
     """A Roboflow png-mask-semantic export; ``split`` is train, val/valid or test."""
 
     def __init__(self, root: str | Path, split: str = "train",
@@ -53,16 +53,8 @@ class RoboflowSegmentation(SegmentationDataset):
                              and not p.stem.endswith("_mask"))  # fmt: skip
         if not self.images:
             raise FileNotFoundError(f"roboflow dataset: no images in {folder}")
-        self.masks = [p.with_name(f"{p.stem}_mask.png") for p in self.images]
-        for image, mask in zip(self.images, self.masks, strict=True):
-            if not mask.is_file():
-                raise FileNotFoundError(f"roboflow dataset: missing mask {mask} for {image}")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def filename(self, index: int) -> str:
-        return self.images[index].stem
+        self.masks = pair_masks(self.images, lambda p: p.with_name(f"{p.stem}_mask.png"),
+                                "roboflow dataset")  # fmt: skip
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]

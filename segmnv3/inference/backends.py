@@ -28,7 +28,6 @@ __all__ = [
 ]  # fmt: skip
 
 
-
 class Backend(Protocol):
     """What :class:`~segmnv3.inference.Segmenter` needs from a runtime."""
 
