@@ -119,3 +119,50 @@ def confusion_image(
                 )
     cv2.putText(img, title, (5, 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return img
+
+
+def bar_chart(
+    labels: Sequence[str], values: Sequence[float], colours: Sequence[Sequence[int]], title: str
+) -> np.ndarray:
+    """Horizontal bars (RGB picture), one per label, in its colour, with the value as a
+    percentage at the bar's end; ``values`` are shares (0…1)."""
+    font, scale, row = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 24
+    label_w = 12 + max(cv2.getTextSize(str(t), font, scale, 1)[0][0] for t in labels)
+    bar_w, top = 420, 34
+    img = np.full((top + row * len(labels) + 10, label_w + bar_w + 70, 3), 255, np.uint8)
+    cv2.putText(img, title, (8, 20), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    peak = max(max(values, default=0.0), 1e-12)
+    for k, (label, value, colour) in enumerate(zip(labels, values, colours, strict=True)):
+        y = top + k * row
+        cv2.putText(img, str(label), (6, y + 16), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        end = label_w + max(1, round(bar_w * value / peak)) if value > 0 else label_w
+        fill = tuple(int(c) for c in colour)
+        cv2.rectangle(img, (label_w, y + 3), (end, y + row - 4), fill, thickness=-1)
+        cv2.rectangle(img, (label_w, y + 3), (end, y + row - 4), (60, 60, 60), thickness=1)
+        text = f"{100 * value:.2f}%" if value < 0.1 else f"{100 * value:.1f}%"
+        cv2.putText(img, text, (end + 5, y + 16), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def sample_sheet(
+    samples: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    classes: Sequence[str],
+    palette: Sequence[Sequence[int]],
+    height: int = 200,
+) -> np.ndarray:
+    """One row per ``(name, image, mask)``: the image, and its mask over it with a key,
+    scaled to ``height`` and named above."""
+    rows = []
+    for name, image, mask in samples:
+        shown = draw_legend(overlay(image, mask, palette), mask, classes, palette)
+        width = max(1, round(image.shape[1] * height / image.shape[0]))
+        pair = [cv2.resize(p, (width, height), interpolation=cv2.INTER_NEAREST)
+                for p in (image, shown)]  # fmt: skip
+        strip = np.full((22, 2 * width + 6, 3), 255, np.uint8)
+        cv2.putText(strip, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)  # fmt: skip
+        gap = np.full((height, 6, 3), 255, np.uint8)
+        rows.append(np.vstack([strip, np.hstack([pair[0], gap, pair[1]])]))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.vstack(rows)

@@ -67,6 +67,12 @@ class ADE20K(PairedFiles):
         self.masks = pair_masks(self.images, lambda p: annotations / f"{p.stem}.png",
                                 "ade20k dataset")  # fmt: skip
 
+    @staticmethod
+    def splits(root: str | Path) -> list[str]:
+        root = Path(root)
+        base = root / "ADEChallengeData2016" if (root / "ADEChallengeData2016").is_dir() else root
+        return [s for s in ("training", "validation") if (base / "images" / s).is_dir()]
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
         image, raw = read_image(image_path, exif=False), read_mask(mask_path)

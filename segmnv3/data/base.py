@@ -6,6 +6,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from ..io import read_image
+
+EXIF_ORIENTATION = 0x0112
 
 
 class SegmentationDataset:
@@ -76,3 +81,60 @@ def pair_masks(images: list[Path], mask_of: Callable[[Path], Path], what: str) -
         if not mask.is_file():
             raise FileNotFoundError(f"{what}: missing mask {mask} for {image}")
     return masks
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag of an image file (1, upright as stored, when it has none)."""
+    try:
+        with Image.open(path) as pil:
+            value = pil.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError):  # unreadable here: read_image names the file
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def read_image_like(image_path: Path, mask_shape: tuple[int, ...]) -> np.ndarray:
+    """The image as its mask was drawn on it. Annotation tools show a phone photo upright, as
+    its EXIF orientation says (labelme turns it on opening, CVAT since 2.1, Ultralytics reads
+    with OpenCV, which turns it; Roboflow's auto-orient rewrites it upright): a photo with an
+    orientation tag is read upright when its upright size is the mask's, and as stored
+    otherwise (a mask drawn on the stored pixels, as the benchmarks' are). Files without a tag
+    are read as stored."""
+    if exif_orientation(image_path) == 1:
+        return read_image(image_path, exif=False)
+    upright = read_image(image_path, exif=True)
+    if upright.shape[:2] == tuple(mask_shape[:2]):
+        return upright
+    return read_image(image_path, exif=False)
+
+
+def read_label_colors(path: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """Classes and colours of a ``label_colors.txt`` as CVAT's Cityscapes 1.0 and CamVid 1.0
+    exports write it (``r g b name`` per line, through Datumaro). As Datumaro reads it, the
+    class of colour (0, 0, 0) is id 0, and when no line has that colour a ``background``
+    class is id 0 (the exporter leaves it out of the file)."""
+    classes: list[str] = []
+    palette: list[tuple[int, int, int]] = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        ok = len(parts) >= 4 and all(v.isdigit() and int(v) <= 255 for v in parts[:3])
+        if not ok:
+            raise ValueError(f"{path}:{number}: {line!r} is not 'r g b name'")
+        colour, name = (int(parts[0]), int(parts[1]), int(parts[2])), " ".join(parts[3:])
+        if name in classes:
+            raise ValueError(f"{path}:{number}: class {name!r} is named twice")
+        if colour in palette:
+            other = classes[palette.index(colour)]
+            raise ValueError(f"{path}:{number}: colour {colour} of {name!r} is also the colour "
+                             f"of {other!r}: give each class its own")  # fmt: skip
+        classes.append(name)
+        palette.append(colour)
+    if not classes:
+        raise ValueError(f"{path}: no classes in it")
+    black = palette.index((0, 0, 0)) if (0, 0, 0) in palette else None
+    if black is None:
+        return ["background", *classes], [(0, 0, 0), *palette]
+    order = [black] + [i for i in range(len(classes)) if i != black]
+    return [classes[i] for i in order], [palette[i] for i in order]

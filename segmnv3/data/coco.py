@@ -2,6 +2,14 @@
 
 root/<split><year>/*.jpg
 root/annotations/instances_<split><year>.json
+
+Or a COCO file at any path, with its own categories: ``annotations=`` (the file) and
+``images=`` (the folder; default the file's). Roboflow's COCO export is found by itself:
+``root/<train|valid|test>/_annotations.coco.json`` beside the images. A category that only
+groups others (their ``supercategory``, as Roboflow's id 0 is) and has no annotation is not
+a class. Such files' images are read upright when their EXIF orientation gives the
+annotated size (annotation tools draw on the upright photo); the official COCO is read as
+stored, as torchvision does.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ from pycocotools import mask as mask_utils
 from ..hub import VOC_CLASSES, VOC_PALETTE
 from ..io import check_same_size, read_image, read_mask, write_png
 from ..viz import default_palette
-from .base import SegmentationDataset, dataset_root
+from .base import SegmentationDataset, dataset_root, read_image_like
+
+ROBOFLOW_FILE = "_annotations.coco.json"
+ROBOFLOW_SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 
 # COCO's 80 thing categories: (category id, name).
 COCO_CATEGORIES = [
@@ -91,49 +102,83 @@ class COCOSegmentation(SegmentationDataset):
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | None = None,
         split: str = "train",
         year: int = 2017,
-        categories: str = "voc",
+        categories: str | None = None,
         transforms: Callable | None = None,
         cache_dir: str | Path | None = None,
+        annotations: str | Path | None = None,
+        images: str | Path | None = None,
     ) -> None:
-        if split not in ("train", "val"):
-            raise ValueError(f"COCO split {split!r}; choose 'train' or 'val'")
+        self.split, self.transforms = split, transforms
+        ann_file, self.image_dir = self._locate(root, split, year, annotations, images)
+        self.official = annotations is None and ann_file.name != ROBOFLOW_FILE
+        categories = categories or ("voc" if self.official else "all")
         if categories not in ("voc", "all"):
             raise ValueError(f"COCO categories {categories!r}; choose 'voc' or 'all'")
-        self.root, self.split, self.transforms = dataset_root(root, "coco"), split, transforms
-        self.image_dir = self.root / f"{split}{year}"
-        if not self.image_dir.is_dir():
-            raise FileNotFoundError(f"COCO: no image folder {self.image_dir}")
-        ann_file = self.root / "annotations" / f"instances_{split}{year}.json"
         data, digest = _load_json(ann_file)
-        known = {c["id"]: c["name"] for c in data["categories"]}
+        known = {c["id"]: c["name"] for c in _classes_of(data, ann_file)}
         if categories == "voc":
             ids, self.classes, self.palette = VOC_CATEGORY_IDS, VOC_CLASSES, VOC_PALETTE
+            self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
         else:
-            ids = [0, *sorted(known)]
-            self.classes = ["background"] + [known[i] for i in ids[1:]]
-            self.palette = default_palette(len(ids))
+            self.classes = ["background"] + [known[i] for i in sorted(known)]
+            self.palette = default_palette(len(self.classes))
+            self.cat_to_class = {cat: i for i, cat in enumerate(sorted(known), 1)}
         self.num_classes = len(self.classes)
-        self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
         infos = [_checked_image(info, ann_file) for info in data["images"]]
         by_image = _annotations_by_image(data["annotations"], known, self.cat_to_class,
                                          {i["id"]: i for i in infos}, ann_file)  # fmt: skip
+        drop_small = self.official and split == "train"
         self.images = []
         for info in sorted(infos, key=lambda i: i["id"]):
             anns = by_image.get(info["id"], [])
-            if (
-                split == "train"
-                and sum(_field(a, "area", ann_file) for a in anns) <= TRAIN_MIN_AREA
-            ):
+            if drop_small and sum(_field(a, "area", ann_file) for a in anns) <= TRAIN_MIN_AREA:
                 continue
             self.images.append((info, anns))
         if not self.images:
             raise ValueError(f"COCO: {ann_file} gives no usable images for split {split!r}")
         self.cache_dir = None
         if cache_dir is not None:  # keyed by the annotation file's content: edits invalidate it
-            self.cache_dir = Path(cache_dir) / f"{split}{year}_{categories}_{digest[:12]}"
+            self.cache_dir = Path(cache_dir) / f"{ann_file.stem}_{categories}_{digest[:12]}"
+
+    @staticmethod
+    def _locate(root, split, year, annotations, images) -> tuple[Path, Path]:
+        """The annotation file and the image folder: given, Roboflow's, or the official."""
+        if annotations is not None:
+            ann = Path(annotations)
+            if root is not None and not ann.is_absolute() and (Path(root) / ann).exists():
+                ann = Path(root) / ann
+            folder = Path(images) if images is not None else ann.parent
+            if root is not None and images is not None and not folder.is_absolute():
+                folder = Path(root) / folder if (Path(root) / folder).is_dir() else folder
+        else:
+            root = dataset_root(root, "coco")
+            roboflow = root / ROBOFLOW_SPLITS.get(split, split) / ROBOFLOW_FILE
+            if roboflow.is_file():
+                ann, folder = roboflow, roboflow.parent
+            else:
+                if split not in ("train", "val"):
+                    raise ValueError(f"COCO split {split!r}; choose 'train' or 'val'")
+                ann = root / "annotations" / f"instances_{split}{year}.json"
+                folder = root / f"{split}{year}"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"COCO: no image folder {folder}")
+        return ann, folder
+
+    @staticmethod
+    def splits(root: str | Path, annotations=None, year: int = 2017) -> list[str]:
+        root = Path(root)
+        if annotations is not None:
+            return ["train", "val"]  # one file: every split reads it
+        found = [s for s, f in ROBOFLOW_SPLITS.items() if s != "valid"
+                 and (root / f / ROBOFLOW_FILE).is_file()]  # fmt: skip
+        return found or [
+            s
+            for s in ("train", "val")
+            if (root / "annotations" / f"instances_{s}{year}.json").is_file()
+        ]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -144,8 +189,10 @@ class COCOSegmentation(SegmentationDataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         info, anns = self.images[index]
         image_path = self.image_dir / info["file_name"]
-        image = read_image(image_path, exif=False)
-        if image.shape[:2] != (info["height"], info["width"]):
+        size = (info["height"], info["width"])
+        image = read_image(image_path, exif=False) if self.official else read_image_like(
+            image_path, size)  # fmt: skip
+        if image.shape[:2] != size:
             raise ValueError(
                 f"{image_path}: image is {image.shape[1]}×{image.shape[0]} but the annotation "
                 f"file says {info['width']}×{info['height']}"
@@ -176,6 +223,19 @@ def _load_json(path: Path) -> tuple[dict, str]:
     if missing:
         raise ValueError(f"{path}: not a COCO instances file (missing {', '.join(missing)})")
     return data, hashlib.sha256(raw).hexdigest()
+
+
+def _classes_of(data: dict, path: Path) -> list[dict]:
+    """The file's categories, less those that only group others (Roboflow's project entry:
+    the supercategory of the rest, with no annotation of its own)."""
+    cats = data["categories"]
+    used = {a.get("category_id") for a in data["annotations"]}
+    parents = {c.get("supercategory") for c in cats}
+    groups = [c for c in cats if c["name"] in parents and c["id"] not in used]
+    if groups:
+        log.info("%s: categories %s group the others and are not classes", path,
+                 [c["name"] for c in groups])  # fmt: skip
+    return [c for c in cats if c not in groups]
 
 
 def _is_int(value) -> bool:

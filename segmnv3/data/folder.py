@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
-from .base import SegmentationDataset, dataset_root, ids_from_colours
+from ..io import IMAGE_EXTENSIONS, check_same_size, read_mask
+from .base import SegmentationDataset, dataset_root, ids_from_colours, read_image_like
 
 CLASSES_FILE = "classes.yaml"
 
@@ -157,6 +157,12 @@ class FolderSegmentation(SegmentationDataset):
             self.masks.append(mask)
         _check_orphan_masks(mask_dir, image_dir, {m.name for m in self.masks})
 
+    @staticmethod
+    def splits(root: str | Path, images: str = "images") -> list[str]:
+        """The ``<split>/`` folders holding an ``images/`` folder (none: ``root`` itself)."""
+        root = Path(root)
+        return sorted(p.name for p in root.iterdir() if (p / images).is_dir())
+
     def __len__(self) -> int:
         return len(self.images)
 
@@ -170,7 +176,8 @@ class FolderSegmentation(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        image, mask = read_image(image_path, exif=False), read_mask(mask_path)
+        mask = read_mask(mask_path)
+        image = read_image_like(image_path, mask.shape)
         check_same_size(image, mask, image_path, mask_path)
         if mask.ndim == 3:
             mask = self._ids_from_colours(mask, mask_path)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import IMAGE_EXTENSIONS, check_same_size, read_image, read_mask
+from ..io import IMAGE_EXTENSIONS, check_same_size, read_mask
 from ..viz import default_palette
-from .base import PairedFiles, dataset_root, pair_masks
+from .base import PairedFiles, dataset_root, pair_masks, read_image_like
 
 SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 
@@ -56,13 +56,20 @@ class RoboflowSegmentation(PairedFiles):
         self.masks = pair_masks(self.images, lambda p: p.with_name(f"{p.stem}_mask.png"),
                                 "roboflow dataset")  # fmt: skip
 
+    @staticmethod
+    def splits(root: str | Path) -> list[str]:
+        """train, val and test, where their folder has a ``_classes.csv``."""
+        folders = {"train": "train", "val": "valid", "test": "test"}
+        return [s for s, f in folders.items() if (Path(root) / f / "_classes.csv").is_file()]
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        image, mask = read_image(image_path, exif=False), read_mask(mask_path)
+        mask = read_mask(mask_path)
         if mask.ndim == 3:  # some exports save the values in all three channels
             if not (mask == mask[..., :1]).all():
                 raise ValueError(f"{mask_path}: a colour mask; Roboflow's hold pixel values")
             mask = mask[..., 0]
+        image = read_image_like(image_path, mask.shape)
         check_same_size(image, mask, image_path, mask_path)
         bad = (mask >= self.num_classes) & (mask != 255)
         if bad.any():

@@ -173,6 +173,10 @@ class SyntheticSegmentation(SegmentationDataset):
         if kind_weights is not None:
             generate_scene(np.random.default_rng(0), 16, 16, 2, kind_weights)  # checks them
 
+    @staticmethod
+    def splits(root=None) -> list[str]:
+        return ["train", "val"]
+
     def __len__(self) -> int:
         return self.num_samples
 

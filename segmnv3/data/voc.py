@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..hub import VOC_CLASSES, VOC_PALETTE
-from ..io import check_same_size, read_image, read_mask
-from .base import SegmentationDataset, dataset_root, ids_from_colours
+from ..io import check_same_size, read_mask
+from .base import SegmentationDataset, dataset_root, ids_from_colours, read_image_like
 
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC palette entry 255: the object boundaries (ignored)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -87,6 +87,12 @@ class VOCSegmentation(SegmentationDataset):
         if not self.ids:
             raise ValueError(f"{listing}: lists no image")
 
+    @staticmethod
+    def splits(root: str | Path) -> list[str]:
+        """The lists in ``ImageSets/Segmentation/``."""
+        sets = voc_root(Path(root)) / "ImageSets" / "Segmentation"
+        return sorted(p.stem for p in sets.glob("*.txt"))
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -104,7 +110,8 @@ class VOCSegmentation(SegmentationDataset):
         stem = self.ids[index]
         image_path = self._image_path(stem)
         mask_path = self.root / "SegmentationClass" / f"{stem}.png"
-        image, mask = read_image(image_path, exif=False), read_mask(mask_path)
+        mask = read_mask(mask_path)
+        image = read_image_like(image_path, mask.shape)  # CVAT draws on the upright photo
         check_same_size(image, mask, image_path, mask_path)
         if mask.ndim == 3:  # CVAT's colour masks
             mask = ids_from_colours(mask, self.palette, mask_path, {BOUNDARY_COLOUR: 255})

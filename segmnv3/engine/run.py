@@ -185,12 +185,12 @@ def _check_resumable(ckpt: dict, run: Run, path: Path) -> None:
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml")
 
 
-def fresh_name(out_dir: str | Path, name: str) -> str:
-    """``name``, or when ``<out_dir>/<name>`` holds another run's files, the first free
+def fresh_name(out_dir: str | Path, name: str, files: tuple[str, ...] = RUN_FILES) -> str:
+    """``name``, or when ``<out_dir>/<name>`` holds another run's ``files``, the first free
     ``<name>-2``, ``<name>-3``, …: a new run never replaces another run's files."""
 
     def taken(candidate: str) -> bool:
-        return any((Path(out_dir) / candidate / f).exists() for f in RUN_FILES)
+        return any((Path(out_dir) / candidate / f).exists() for f in files)
 
     if not taken(name):
         return name

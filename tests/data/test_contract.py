@@ -6,31 +6,37 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segmnv3.data import DATASETS, build_dataset
+from segmnv3.data import DATASETS, SPLIT_NAMES, build_dataset, dataset_splits
 from segmnv3.data.samples import write_sample_data
 
-# name: (sample-data format or None for drawn scenes, options, glob of a file the first val
-# item reads: deleted to check that its absence is named)
+# test id: (dataset name, sample-data format or None for drawn scenes, options, glob of a
+# file the first val item reads: deleted to check that its absence is named)
 LAYOUTS = {
-    "ade20k": ("ade20k", {}, "ADEChallengeData2016/annotations/validation/*.png"),
-    "voc": ("voc", {}, "SegmentationClass/2007_val00001.png"),
-    "roboflow": ("roboflow", {}, "valid/*_mask.png"),
-    "cityscapes": ("cityscapes", {}, "gtFine/val/*/*_gtFine_labelIds.png"),
-    "coco": ("coco", {}, "val2017/*.jpg"),
-    "folder": ("folder", {}, "val/masks/*.png"),
-    "synthetic": (None, {"num_samples": 3, "size": [40, 56]}, None),
+    "ade20k": ("ade20k", "ade20k", {}, "ADEChallengeData2016/annotations/validation/*.png"),
+    "auto": ("auto", "voc", {}, "SegmentationClass/2007_val00001.png"),
+    "camvid": ("camvid", "camvid", {}, "valannot/*.png"),
+    "cityscapes": ("cityscapes", "cityscapes", {}, "gtFine/val/*/*_gtFine_labelIds.png"),
+    "cityscapes-cvat": ("cityscapes", "cvat-cityscapes", {}, "gtFine/val/*_gtFine_labelIds.png"),
+    "coco": ("coco", "coco", {}, "val2017/*.jpg"),
+    "coco-roboflow": ("coco", "roboflow-coco", {}, "valid/*.jpg"),
+    "folder": ("folder", "folder", {}, "val/masks/*.png"),
+    "labelme": ("labelme", "labelme", {}, "val/val_0001.jpg"),
+    "roboflow": ("roboflow", "roboflow", {}, "valid/*_mask.png"),
+    "synthetic": ("synthetic", None, {"num_samples": 3, "size": [40, 56]}, None),
+    "ultralytics": ("ultralytics", "ultralytics", {}, "masks/val/*.png"),
+    "voc": ("voc", "voc", {}, "SegmentationClass/2007_val00001.png"),
 }
 
 
 def test_every_dataset_has_a_line():
-    assert sorted(LAYOUTS) == sorted(DATASETS)
+    assert sorted({name for name, *_ in LAYOUTS.values()}) == sorted(DATASETS)
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
 def layout(request, tmp_path):
-    fmt, options, needed = LAYOUTS[request.param]
+    name, fmt, options, needed = LAYOUTS[request.param]
     root = write_sample_data(fmt, tmp_path / request.param, 3, 2, (48, 64)) if fmt else None
-    return request.param, root, options, needed
+    return name, root, options, needed
 
 
 def test_items_classes_and_palette(layout):
@@ -69,3 +75,13 @@ def test_unknown_option_names_the_valid_ones():
         build_dataset("synthetic", "val", None, num_sample=3)
     with pytest.raises(ValueError, match="dataset 'folder' needs a root folder"):
         build_dataset("folder", "val", None)
+
+
+@pytest.mark.parametrize("layout_id", sorted(set(LAYOUTS) - {"auto"}))
+def test_splits_are_the_ones_that_build(layout_id, tmp_path):
+    """``splits(root)`` names train and val (as the format names them), and each builds."""
+    name, fmt, options, _ = LAYOUTS[layout_id]
+    root = write_sample_data(fmt, tmp_path, 3, 2, (96, 128)) if fmt else None  # COCO's train
+    splits = dataset_splits(DATASETS[name], root, options)
+    assert sorted(SPLIT_NAMES[s] for s in splits) == ["train", "val"]
+    assert all(len(build_dataset(name, s, root, **options)) >= 1 for s in splits)

@@ -1,12 +1,8 @@
-"""Small datasets in each official layout, written from the synthetic generator.
-
-Used by the tests and by ``tools/make_sample_data.py`` so the tools can be tried without
-downloading anything.
-"""
+"""Sample trees in the benchmarks' own layouts (Cityscapes, COCO, VOC, ADE20K) and the
+plain folder layout, drawn from the synthetic generator."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -17,11 +13,10 @@ import yaml
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ..io import write_bytes_atomic, write_png
-from .coco import COCO_CATEGORIES
-from .synthetic import CLASSES, PALETTE, SyntheticSegmentation
+from ...io import write_bytes_atomic, write_png
+from ..coco import COCO_CATEGORIES
+from ..synthetic import CLASSES, PALETTE, SyntheticSegmentation
 
-FORMATS = ("cityscapes", "coco", "folder", "voc", "ade20k", "roboflow")
 # Synthetic class → Cityscapes label id: road, car, building, person, vegetation.
 CITYSCAPES_IDS = [7, 26, 11, 24, 21]
 CITYSCAPES_INSTANCE_IDS = {24, 26}  # classes with instances: id * 1000 + k in instanceIds
@@ -29,12 +24,27 @@ EGO_VEHICLE_ID = 1  # ignored in evaluation; painted along the bottom edge
 # Synthetic class → COCO category: disc → person, box → car, triangle → dog, star → cup
 # (cup is not one of the 20 VOC classes, so the VOC protocol must drop it).
 COCO_IDS = [None, 1, 3, 18, 47]
+EXIF_ORIENTATION = 0x0112
 
 
-def _scenes(split: str, count: int, size: tuple[int, int], seed: int):
+def scenes(split: str, count: int, size: tuple[int, int], seed: int):
+    """``(i, image, mask, instances)`` of ``count`` synthetic scenes of ``split``."""
     ds = SyntheticSegmentation(split, count, size, seed)
     for i in range(count):
         yield i, *ds.scene(i)
+
+
+def write_jpeg(path: Path, image: np.ndarray, orientation: int | None = None) -> None:
+    """An RGB image as a JPEG file; ``orientation`` adds that EXIF orientation tag, as a phone
+    camera writes it (the pixels stay as given: stored, not upright)."""
+    if orientation is None:
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        write_bytes_atomic(path, data.tobytes())
+        return
+    buffer, exif = io.BytesIO(), Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    Image.fromarray(image).save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def write_cityscapes(out: Path, counts: dict[str, int], size, seed: int) -> None:
@@ -42,7 +52,7 @@ def write_cityscapes(out: Path, counts: dict[str, int], size, seed: int) -> None
     lut = np.array(CITYSCAPES_IDS, np.uint8)
     for split, count in counts.items():
         city = cities[split]
-        for i, image, mask, instances in _scenes(split, count, size, seed):
+        for i, image, mask, instances in scenes(split, count, size, seed):
             stem = f"{city}_{i // 100:06d}_{i % 100:06d}"
             write_png(out / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image)
             if split == "test":
@@ -63,12 +73,10 @@ def write_coco(out: Path, counts: dict[str, int], size, seed: int, year: int = 2
     categories = [{"id": i, "name": n, "supercategory": "thing"} for i, n in COCO_CATEGORIES]
     for split, count in counts.items():
         images, annotations = [], []
-        for i, image, _mask, instances in _scenes(split, count, size, seed):
+        for i, image, _mask, instances in scenes(split, count, size, seed):
             image_id = i + 1
             name = f"{image_id:012d}.jpg"
-            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            assert ok
-            write_bytes_atomic(out / f"{split}{year}" / name, jpg.tobytes())
+            write_jpeg(out / f"{split}{year}" / name, image)
             images.append({"id": image_id, "file_name": name, "height": size[0], "width": size[1]})
             for k, (cls, m) in enumerate(instances):
                 ann = {
@@ -101,7 +109,7 @@ def write_coco(out: Path, counts: dict[str, int], size, seed: int, year: int = 2
 
 def write_folder(out: Path, counts: dict[str, int], size, seed: int) -> None:
     for split, count in counts.items():
-        for i, image, mask, _ in _scenes(split, count, size, seed):
+        for i, image, mask, _ in scenes(split, count, size, seed):
             write_png(out / split / "images" / f"{split}_{i:05d}.png", image)
             write_png(out / split / "masks" / f"{split}_{i:05d}.png", mask)
     text = yaml.safe_dump({"classes": CLASSES, "palette": [list(c) for c in PALETTE]})
@@ -118,11 +126,10 @@ def write_voc(out: Path, counts: dict[str, int], size, seed: int) -> None:
     flat = [v for c in PALETTE for v in c] + [0] * (3 * (255 - len(PALETTE))) + [224, 224, 192]
     for split, count in counts.items():
         stems = []
-        for i, image, mask, _ in _scenes(split, count, size, seed):
+        for i, image, mask, _ in scenes(split, count, size, seed):
             stem = f"2007_{split}{i:05d}"
             stems.append(stem)
-            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            write_bytes_atomic(out / "JPEGImages" / f"{stem}.jpg", jpg.tobytes())
+            write_jpeg(out / "JPEGImages" / f"{stem}.jpg", image)
             edges = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
             ids = np.where(edges, 255, mask).astype(np.uint8)
             target = out / "SegmentationClass" / f"{stem}.png"
@@ -148,51 +155,12 @@ def write_ade20k(out: Path, counts: dict[str, int], size, seed: int) -> None:
     root, lut = out / "ADEChallengeData2016", np.array(ADE20K_IDS, np.uint8)
     for split, count in counts.items():
         folder = {"train": "training", "val": "validation"}[split]
-        for i, image, mask, _ in _scenes(split, count, size, seed):
+        for i, image, mask, _ in scenes(split, count, size, seed):
             stem = f"ADE_{folder[:5]}_{i + 1:08d}"
-            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            write_bytes_atomic(root / "images" / folder / f"{stem}.jpg", jpg.tobytes())
+            write_jpeg(root / "images" / folder / f"{stem}.jpg", image)
             values = lut[mask]
             values[: max(1, size[0] // 16)] = 0
             write_png(root / "annotations" / folder / f"{stem}.png", values)
-
-
-def write_roboflow(out: Path, counts: dict[str, int], size, seed: int) -> None:
-    """Roboflow's png-mask-semantic export: ``<stem>_jpg.rf.<hash>.jpg`` beside
-    ``…_mask.png`` and a ``_classes.csv`` in each split folder (val is ``valid``)."""
-    header = "Pixel Value, Class\n" + "".join(f"{i}, {n}\n" for i, n in enumerate(CLASSES))
-    for split, count in counts.items():
-        folder = out / {"train": "train", "val": "valid"}[split]
-        write_bytes_atomic(folder / "_classes.csv", header.encode())
-        for i, image, mask, _ in _scenes(split, count, size, seed):
-            stem = f"scene{i:04d}_jpg.rf.{hashlib.md5(f'{split}{i}'.encode()).hexdigest()}"
-            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            write_bytes_atomic(folder / f"{stem}.jpg", jpg.tobytes())
-            write_png(folder / f"{stem}_mask.png", mask)
-
-
-def write_sample_data(
-    fmt: str,
-    out: str | Path,
-    num_train: int = 8,
-    num_val: int = 4,
-    size: tuple[int, int] = (128, 256),
-    seed: int = 0,
-    num_test: int = 0,
-) -> Path:
-    """Write a small tree in ``fmt``'s official layout under ``out``; returns ``out``."""
-    writers = {"cityscapes": write_cityscapes, "coco": write_coco, "folder": write_folder,
-               "voc": write_voc, "ade20k": write_ade20k, "roboflow": write_roboflow}  # fmt: skip
-    if fmt not in writers:
-        raise ValueError(f"unknown sample format {fmt!r}; choose one of {FORMATS}")
-    counts = {"train": num_train, "val": num_val}
-    if num_test:
-        if fmt != "cityscapes":
-            raise ValueError("only the cityscapes layout has a test split")
-        counts["test"] = num_test
-    out = Path(out)
-    writers[fmt](out, {k: v for k, v in counts.items() if v > 0}, tuple(size), seed)
-    return out
 
 
 def _bbox(m: np.ndarray) -> list[float]:
