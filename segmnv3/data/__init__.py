@@ -47,6 +47,7 @@ def auto(root: str | Path | None, split: str = "train", transforms: Callable | N
         except (OSError, ValueError):  # a split that cannot be read is named when asked for
             continue
     log.info("%s: %s", root, describe(name, counts, dataset.num_classes))
+    dataset.detected_layout = name
     return dataset
 
 

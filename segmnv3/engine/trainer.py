@@ -170,8 +170,12 @@ def validate(run: Run, show_progress: bool) -> tuple[dict, bool]:
 def _start_line(run: Run, resumed_from: Path | None) -> str:
     t, p = run.config.train, run.progress
     action = f"resuming from {resumed_from} at epoch {p.epoch + 1}" if resumed_from else "starting"
+    data = run.config.data.dataset
+    detected = getattr(run.train_set.dataset, "detected_layout", None)
+    if detected:
+        data = f"{data} (read as {detected})"
     return (
-        f"{action}: {run.config.model.head} on {run.config.data.dataset} "
+        f"{action}: {run.config.model.head} on {data} "
         f"({len(run.train_set)} train / {len(run.val_set)} val images, {len(run.classes)} "
         f"classes), {t.epochs} epochs × {run.iters_per_epoch} iterations, batch "
         f"{t.batch_size} × {du.world_size()} process(es), device {run.device}; "
