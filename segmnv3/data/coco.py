@@ -4,8 +4,10 @@ root/<split><year>/*.jpg
 root/annotations/instances_<split><year>.json
 
 Or a COCO file at any path, with its own categories: ``annotations=`` (the file) and
-``images=`` (the folder; default the file's). Roboflow's COCO export is found by itself:
-``root/<train|valid|test>/_annotations.coco.json`` beside the images. A category that only
+``images=`` (the folder; default the file's). Two tools' exports are found by themselves:
+Roboflow's ``root/<train|valid|test>/_annotations.coco.json`` beside the images, and CVAT's
+COCO 1.0 (Datumaro's) ``root/annotations/instances_<subset>.json`` with
+``root/images/<subset>/``. A category that only
 groups others (their ``supercategory``, as Roboflow's id 0 is) and has no annotation is not
 a class. Such files' images are read upright when their EXIF orientation gives the
 annotated size (annotation tools draw on the upright photo); the official COCO is read as
@@ -113,7 +115,7 @@ class COCOSegmentation(SegmentationDataset):
     ) -> None:
         self.split, self.transforms = split, transforms
         ann_file, self.image_dir = self._locate(root, split, year, annotations, images)
-        self.official = annotations is None and ann_file.name != ROBOFLOW_FILE
+        self.official = annotations is None and ann_file.name == f"instances_{split}{year}.json"
         categories = categories or ("voc" if self.official else "all")
         if categories not in ("voc", "all"):
             raise ValueError(f"COCO categories {categories!r}; choose 'voc' or 'all'")
@@ -156,8 +158,11 @@ class COCOSegmentation(SegmentationDataset):
         else:
             root = dataset_root(root, "coco")
             roboflow = root / ROBOFLOW_SPLITS.get(split, split) / ROBOFLOW_FILE
+            cvat = root / "annotations" / f"instances_{split}.json"
             if roboflow.is_file():
                 ann, folder = roboflow, roboflow.parent
+            elif cvat.is_file():  # CVAT's COCO 1.0 (Datumaro): subsets, no year
+                ann, folder = cvat, root / "images" / split
             else:
                 if split not in ("train", "val"):
                     raise ValueError(f"COCO split {split!r}; choose 'train' or 'val'")
@@ -174,11 +179,11 @@ class COCOSegmentation(SegmentationDataset):
             return ["train", "val"]  # one file: every split reads it
         found = [s for s, f in ROBOFLOW_SPLITS.items() if s != "valid"
                  and (root / f / ROBOFLOW_FILE).is_file()]  # fmt: skip
-        return found or [
-            s
-            for s in ("train", "val")
-            if (root / "annotations" / f"instances_{s}{year}.json").is_file()
-        ]
+        official = [s for s in ("train", "val")
+                    if (root / "annotations" / f"instances_{s}{year}.json").is_file()]  # fmt: skip
+        cvat = [p.stem.removeprefix("instances_") for p in (root / "annotations").glob("*.json")]
+        cvat = [s for s in cvat if (root / "images" / s).is_dir()]
+        return found or official or sorted(cvat)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -18,6 +18,7 @@ LAYOUTS = {
     "cityscapes": ("cityscapes", "cityscapes", {}, "gtFine/val/*/*_gtFine_labelIds.png"),
     "cityscapes-cvat": ("cityscapes", "cvat-cityscapes", {}, "gtFine/val/*_gtFine_labelIds.png"),
     "coco": ("coco", "coco", {}, "val2017/*.jpg"),
+    "coco-cvat": ("coco", "cvat-coco", {}, "images/val/*.jpg"),
     "coco-roboflow": ("coco", "roboflow-coco", {}, "valid/*.jpg"),
     "folder": ("folder", "folder", {}, "val/masks/*.png"),
     "labelme": ("labelme", "labelme", {}, "val/val_0001.jpg"),

@@ -214,6 +214,7 @@ def test_coco_at_any_path_and_roboflow_coco(tmp_path):
     ("voc", "voc"), ("ade20k", "ade20k"), ("cityscapes", "cityscapes"), ("coco", "coco"),
     ("roboflow", "roboflow"), ("roboflow-coco", "coco"), ("labelme", "labelme"),
     ("ultralytics", "ultralytics"), ("cvat-cityscapes", "cityscapes"), ("camvid", "camvid"),
+    ("cvat-coco", "coco"),
     ("folder", "folder"),
 ])  # fmt: skip
 def test_auto_detects_each_layout(tmp_path, fmt, name, caplog):

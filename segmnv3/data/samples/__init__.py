@@ -22,6 +22,7 @@ from .benchmarks import (
 from .exports import (
     write_camvid,
     write_cvat_cityscapes,
+    write_cvat_coco,
     write_labelme,
     write_roboflow,
     write_roboflow_coco,
@@ -34,6 +35,7 @@ WRITERS = {
     "cityscapes": write_cityscapes,
     "coco": write_coco,
     "cvat-cityscapes": write_cvat_cityscapes,
+    "cvat-coco": write_cvat_coco,
     "folder": write_folder,
     "labelme": write_labelme,
     "roboflow": write_roboflow,

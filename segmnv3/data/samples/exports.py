@@ -16,7 +16,7 @@ import yaml
 
 from ...io import encode_png, write_bytes_atomic, write_png
 from ..synthetic import CLASSES, PALETTE
-from .benchmarks import _polygons, scenes, write_jpeg
+from .benchmarks import _polygons, scenes, write_coco, write_jpeg
 
 ROTATED = 6  # EXIF orientation "turn 90° clockwise to view": stored pixels are the view turned back
 SPLIT_FOLDERS = {"train": "train", "val": "valid", "test": "test"}  # Roboflow's names
@@ -75,7 +75,7 @@ def write_roboflow_coco(out: Path, counts: dict[str, int], size, seed: int) -> N
         write_bytes_atomic(folder / "_annotations.coco.json", json.dumps(data).encode())
 
 
-def _labelme_shapes(mask: np.ndarray, instances, i: int) -> list[dict]:
+def _labelme_shapes(mask: np.ndarray, instances) -> list[dict]:
     """Shapes that paint ``mask``: a polygon per visible part, in paint order, with one of
     each other kind labelme saves (a rectangle, a circle, a mask and an ignored line)."""
     shapes = []
@@ -99,8 +99,6 @@ def _labelme_shapes(mask: np.ndarray, instances, i: int) -> list[dict]:
         }
     )
     shapes.append({"label": "star", "points": [[0, h - 1], [w - 1, h - 1]], "shape_type": "line"})
-    if i % 2:
-        shapes[0]["shape_type"] = None  # old labelme files leave it out: a polygon
     return shapes
 
 
@@ -116,7 +114,7 @@ def write_labelme(out: Path, counts: dict[str, int], size, seed: int) -> None:
             stem = f"{split}_{i:04d}"
             _photo(out / split / f"{stem}.jpg", image, rotated=i == 1)
             data = (out / split / f"{stem}.jpg").read_bytes()
-            doc = {"version": "5.5.0", "flags": {}, "shapes": _labelme_shapes(mask, instances, i),
+            doc = {"version": "5.5.0", "flags": {}, "shapes": _labelme_shapes(mask, instances),
                    "imagePath": f"{stem}.jpg", "imageData": None,
                    "imageHeight": size[0], "imageWidth": size[1]}  # fmt: skip
             if i == 0:
@@ -177,3 +175,14 @@ def write_camvid(out: Path, counts: dict[str, int], size, seed: int) -> None:
             pair = [f"/{split}/{stem}.jpg", f"{split}annot/{stem}.png"]
             lines.append(" ".join(f'"{p}"' for p in pair) if " " in stem else " ".join(pair))
         write_bytes_atomic(out / f"{split}.txt", ("\n".join(lines) + "\n").encode())
+
+
+def write_cvat_coco(out: Path, counts: dict[str, int], size, seed: int) -> None:
+    """CVAT's COCO 1.0 export (Datumaro's coco_instances): ``annotations/instances_<subset>
+    .json`` and ``images/<subset>/``, no year in the names."""
+    write_coco(out, counts, size, seed)
+    for split in counts:
+        (out / "images").mkdir(exist_ok=True)
+        (out / f"{split}2017").rename(out / "images" / split)
+        ann = out / "annotations"
+        (ann / f"instances_{split}2017.json").rename(ann / f"instances_{split}.json")
