@@ -1,7 +1,9 @@
-"""Export a checkpoint to ONNX (checked against PyTorch), optionally with a static int8 copy.
+"""Export a checkpoint to ONNX or ExecuTorch (checked in its runtime), optionally with int8.
 
 segmnv3-export --checkpoint runs/demo/best.pt --format onnx --output model.onnx
 segmnv3-export --checkpoint runs/demo/best.pt --output model.onnx --int8 --calib dataset:val
+segmnv3-export --checkpoint runs/demo/best.pt --format executorch --size 512x1024 \
+    --output model.pte --int8 --calib dataset:val
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from ..engine.deploy import export_checkpoint, share_checkpoint
+from ..engine.mobile_deploy import export_mobile
 from ..io import write_bytes_atomic
 from .common import ArgumentParser, add_model_source, positive_int, run_tool
 
@@ -18,9 +21,25 @@ from .common import ArgumentParser, add_model_source, positive_int, run_tool
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="export_seg.py", description=__doc__.splitlines()[0])
     add_model_source(p, "segmnv3 checkpoint or torchvision .pth")
-    p.add_argument("--format", choices=("onnx", "weights"), default="onnx",
-                   help="onnx, or weights: <name>-<sha256>.pth + a JSON card to share")  # fmt: skip
-    p.add_argument("--output", required=True, help="the .onnx file (onnx) or a folder (weights)")
+    p.add_argument("--format", choices=("onnx", "executorch", "weights"), default="onnx",
+                   help="onnx; executorch (.pte, XNNPACK, for phones); or weights: "
+                   "<name>-<sha256>.pth + a JSON card to share")  # fmt: skip
+    p.add_argument("--output", required=True,
+                   help="the .onnx or .pte file, or a folder (weights)")  # fmt: skip
+    p.add_argument("--size", type=_size, default=(512, 1024), metavar="HxW",
+                   help="executorch: the file's fixed input size (default 512x1024)")  # fmt: skip
+    p.add_argument(
+        "--input-layout",
+        choices=("nhwc", "nchw"),
+        default="nhwc",
+        help="executorch: the input's layout (default nhwc, as camera frames are)",
+    )
+    p.add_argument("--normalized-input", action="store_true",
+                   help="executorch: the app passes ImageNet-normalised float32 (default: raw "
+                   "uint8 RGB, normalised in the graph)")  # fmt: skip
+    p.add_argument("--labels-out", action="store_true",
+                   help="executorch: labels at the input size (uint8, argmax in the graph) "
+                   "instead of low-resolution logits")  # fmt: skip
     p.add_argument("--name", help="weights: the name to share them under (default: run name)")
     p.add_argument("--license", default="", help="weights: the licence written in the card")
     p.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
@@ -38,7 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _size(text: str) -> tuple[int, int]:
+    h, sep, w = text.lower().partition("x")
+    if not sep or not h.isdigit() or not w.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 512x1024")
+    return int(h), int(w)
+
+
 def run(args: argparse.Namespace) -> dict:
+    if args.format == "executorch":
+        report = export_mobile(args.checkpoint, args.output, weights=args.weights,
+                               size=args.size, layout=args.input_layout,
+                               normalized=args.normalized_input, labels_out=args.labels_out,
+                               int8=args.int8, calib=args.calib or "dataset:val",
+                               calib_count=args.calib_count, overwrite=args.overwrite)  # fmt: skip
+        if args.json_path:
+            write_bytes_atomic(args.json_path, json.dumps(report, indent=2).encode())
+        return report
     if args.format == "weights":
         if args.checkpoint is None:
             raise ValueError("--format weights shares a --checkpoint (known weights are shared)")

@@ -19,12 +19,14 @@ from ..postprocess import upsample_argmax
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..viz import colorize, draw_legend, overlay
 from .backends import BACKENDS, Backend, TorchBackend, choose_backend
+from .mobile import ExecutorchBackend, read_card
 from .onnx import export_onnx, load_onnx_metadata
 from .stream import stream_masks
 
 log = logging.getLogger(__name__)
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
+MOBILE_SUFFIXES = (".pte",)
 
 
 class Segmenter:
@@ -76,15 +78,18 @@ class Segmenter:
         num_threads: int | None = None,
     ) -> Segmenter:
         """From a segmnv3 checkpoint, a torchvision segmentation state dict, or an ``.onnx``
-        file written by ``tools/export_seg.py`` (fp32 or int8).
+        or ExecuTorch ``.pte`` file written by ``tools/export_seg.py`` (fp32 or int8; a
+        ``.pte`` runs in ExecuTorch, see :meth:`from_mobile`).
 
         ``backend``: ``"auto"`` (torch on CUDA; on the CPU the fastest installed runtime:
         openvino, then onnxruntime, then torch), or one of them by name; a ``.pt`` file is
         exported to ONNX in memory for the ONNX runtimes. ``precision``: ``"auto"`` (bf16
         where the device computes it natively, else fp32), ``"fp32"`` or ``"bf16"``."""
+        path = Path(path)
+        if path.suffix.lower() in MOBILE_SUFFIXES:
+            return cls.from_mobile(path, backend, batch_size=batch_size)
         dev = resolve_device(device)
         kind = choose_backend(backend, dev)
-        path = Path(path)
         if path.suffix.lower() != ".onnx":
             return cls._from_loaded(load_model(path, "cpu"), dev, kind, precision, batch_size,
                                     num_threads)  # fmt: skip
@@ -101,6 +106,20 @@ class Segmenter:
         return cls.on_runtime(path, meta["classes"], meta["palette"], preprocessing, device=dev,
                               backend=kind, precision=precision, batch_size=batch_size,
                               num_threads=num_threads)  # fmt: skip
+
+    @classmethod
+    def from_mobile(cls, path: str | Path, backend: str = "auto", *, batch_size: int = 4):
+        """A phone's file (``.pte``) run by its own runtime, as its card (``<file>.json``)
+        describes it: each image is resized to the file's fixed input, and the labels come
+        back at the image's own size."""
+        card = read_card(path)
+        if backend not in ("auto", "executorch"):
+            raise ValueError(f"{path} is an ExecuTorch file: it runs on backend 'executorch'")
+        runner = ExecutorchBackend(path, card)
+        # The backend takes raw 0…255 values and does the file's own input preparation.
+        raw = Preprocessing(None, (0.0, 0.0, 0.0), (1 / 255,) * 3)
+        return cls(runner, card["classes"], card["palette"], resize=raw.resize, mean=raw.mean,
+                   std=raw.std, batch_size=batch_size)  # fmt: skip
 
     @classmethod
     def from_pretrained(

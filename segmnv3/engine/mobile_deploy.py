@@ -1,0 +1,150 @@
+"""Exports for phones, checked in their own runtime before they are written: ExecuTorch's
+``.pte`` (XNNPACK), fp32 and static int8 calibrated on real images (``export_seg.py
+--format executorch``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..checkpoint import load_source
+from ..inference.export import check_targets
+from ..inference.mobile import (
+    ExecutorchBackend,
+    MobileGraph,
+    MobileSpec,
+    card_path,
+    check_size,
+    lower_executorch,
+    make_card,
+    quantize_pt2e,
+)
+from ..io import write_bytes_atomic
+from ..metrics import ConfusionMatrix
+from ..postprocess import upsample_argmax
+from .deploy import calibration_items
+
+FP32_AGREEMENT, INT8_MIOU_DROP = 0.999, 0.5  # the checks a file must pass to be written
+
+
+def _labels(out: torch.Tensor, spec: MobileSpec) -> np.ndarray:
+    if spec.output == "labels":
+        return out[0].numpy()
+    return upsample_argmax(out, spec.size)[0].numpy()
+
+
+def _score(run, graph: MobileGraph, items, num_classes: int) -> tuple[list, float | None]:
+    """Labels of ``run`` on each item at the file's size, and their mIoU where labelled."""
+    cm, labels, labelled = ConfusionMatrix(num_classes), [], False
+    h, w = graph.spec.size
+    for image, mask in items:
+        pred = _labels(run(graph.feed(image)), graph.spec)
+        labels.append(pred)
+        if mask is not None:
+            labelled = True
+            target = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+            cm.update(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(
+                target.astype(np.int64)))  # fmt: skip
+    return labels, (cm.compute()["mIoU"] if labelled else None)
+
+
+def _runtime(pte: bytes, card: dict, tmp: Path) -> ExecutorchBackend:
+    tmp.write_bytes(pte)
+    try:
+        return ExecutorchBackend(tmp, card)
+    finally:
+        tmp.unlink()
+
+
+def export_mobile(
+    checkpoint,
+    output,
+    *,
+    weights=None,
+    size=(512, 1024),
+    layout="nhwc",
+    normalized=False,
+    labels_out=False,
+    int8=False,
+    calib="dataset:val",
+    calib_count=32,
+    overwrite=False,
+    log=print,
+) -> dict:
+    """Write ``output`` (fp32) and with ``int8`` ``<stem>.int8.pte``, each with its card,
+    after running it in ExecuTorch against PyTorch on real images: fp32 labels agree on ≥
+    99.9 % of pixels; int8 keeps mIoU within 0.5 of fp32 on images calibration never saw."""
+    output = Path(output)
+    if output.suffix != ".pte":
+        raise ValueError(f"--output {output}: an ExecuTorch file ends in .pte")
+    int8_path = output.with_name(output.stem + ".int8.pte")
+    files = [output, card_path(output)] + [int8_path, card_path(int8_path)] * int8
+    check_targets(files, checkpoint, overwrite)
+    loaded = load_source(checkpoint, weights)
+    model = loaded.model.eval().float()
+    spec = MobileSpec(check_size(size, model.backbone.output_stride), layout, normalized,
+                      "labels" if labels_out else "logits")  # fmt: skip
+    graph = MobileGraph(model, spec, loaded.preprocessing.mean, loaded.preprocessing.std)
+    items = calibration_items(calib, loaded.config, 2 * calib_count, loaded.classes)
+    calibration, held_out = items[:calib_count], items[calib_count:]
+    if int8 and not any(mask is not None for _, mask in held_out):
+        raise ValueError(f"--int8 is scored on labelled images calibration never saw: give "
+                         f"--calib a labelled set of more than --calib-count ({calib_count}) "
+                         "images")  # fmt: skip
+    held_out = held_out or items  # fp32 alone: every image checks it
+    with torch.no_grad():
+        reference = _score(graph.eval(), graph, held_out, len(loaded.classes))
+    report: dict = {"size": list(spec.size), "images_checked": len(held_out)}
+    report["fp32"] = _export_one(loaded, graph, graph, "fp32", output, held_out, reference, log)
+    if int8:
+        batches = (graph.feed(img) for img, _ in calibration)
+        quantized = quantize_pt2e(graph, graph.example(), batches)
+        report["int8"] = _export_one(loaded, graph, quantized, "int8", int8_path, held_out,
+                                     reference, log)  # fmt: skip
+    return report
+
+
+def _export_one(loaded, graph, module, precision, path, held_out, reference, log) -> dict:
+    """Lower ``module``, run the file in ExecuTorch on ``held_out``, check it against
+    PyTorch fp32's ``reference`` (labels, mIoU), and only then write it and its card."""
+    example, (ref_labels, ref_miou) = graph.example(), reference
+    pte, outside = lower_executorch(module, example)
+    checks: dict = {"outside_delegate": outside}
+    p = loaded.preprocessing
+    card = make_card(graph.spec, fmt="executorch", precision=precision, classes=loaded.classes,
+                     palette=loaded.palette, mean=p.mean, std=p.std, checks=checks)  # fmt: skip
+    backend = _runtime(pte, card, path.with_name(f".{path.name}.check"))
+    labels, miou = _score(backend.run, graph, held_out, len(loaded.classes))
+    agree = float(np.mean([(a == b).mean() for a, b in zip(labels, ref_labels, strict=True)]))
+    checks.update(label_agreement=round(agree, 6), images=len(held_out))
+    if miou is not None:
+        checks.update(mIoU=round(100 * miou, 2), fp32_pytorch_mIoU=round(100 * ref_miou, 2))
+    _verdict(precision, path, checks, miou, ref_miou)
+    card["outputs"][0]["shape"] = list(backend.run(example).shape)
+    write_bytes_atomic(path, pte)
+    write_bytes_atomic(card_path(path), json.dumps(card, indent=2).encode())
+    scored = f", mIoU {100 * miou:.2f} (PyTorch fp32 {100 * ref_miou:.2f})" if miou else ""
+    where = f"outside the XNNPACK delegate: {', '.join(outside)}" if outside else (
+        "every compute node in the XNNPACK delegate")  # fmt: skip
+    log(f"wrote {path} ({len(pte) / 1e6:.1f} MB, {precision}) and {card_path(path).name}: "
+        f"labels agree with PyTorch fp32 on {100 * agree:.2f} % of pixels of {len(held_out)} "
+        f"images{scored}; {where}")  # fmt: skip
+    return {"file": str(path), "MB": round(len(pte) / 1e6, 2), **checks}
+
+
+def _verdict(precision: str, path: Path, checks: dict, miou, ref_miou) -> None:
+    """Raise, writing nothing, when a file fails its check."""
+    if precision == "fp32" and checks["label_agreement"] < FP32_AGREEMENT:
+        raise ValueError(f"{path} not written: its labels agree with PyTorch on only "
+                         f"{100 * checks['label_agreement']:.2f} % of pixels (needs "
+                         f"{100 * FP32_AGREEMENT:.1f} %)")  # fmt: skip
+    if precision == "int8" and miou is not None and ref_miou - miou > INT8_MIOU_DROP / 100:
+        raise ValueError(
+            f"{path} not written: int8 mIoU {100 * miou:.2f} is more than {INT8_MIOU_DROP} "
+            f"below fp32's {100 * ref_miou:.2f} on images calibration never saw (calibrate "
+            "on more or more varied images)"
+        )

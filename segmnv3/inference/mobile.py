@@ -1,0 +1,259 @@
+"""Files for phones: the graph an app runs (uint8 RGB in, logits or labels out, at a fixed
+size), its JSON card, and ExecuTorch's ``.pte`` (XNNPACK delegate): lowering, int8 by PT2E
+with the XNNPACK quantizer, and the backend that runs the file here.
+
+The card beside ``model.pte`` is ``model.pte.json``: what the app feeds and gets back
+(``input``: shape, dtype, layout, normalized; ``outputs``), classes, palette, mean, std,
+the export's checks and the versions. :class:`Segmenter` reads it to run the file.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import __version__
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+LAYOUTS, OUTPUTS = ("nhwc", "nchw"), ("logits", "labels")
+EXTRA = "segmnv3[mobile]"
+
+
+@dataclass(frozen=True)
+class MobileSpec:
+    """What the app passes and gets back. ``normalized``: the app passes ImageNet-normalised
+    float32 (True) or raw 0…255 uint8 values (False: normalisation is in the graph)."""
+
+    size: tuple[int, int]
+    layout: str = "nhwc"
+    normalized: bool = False
+    output: str = "logits"
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"input layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output {self.output!r}; choose one of {', '.join(OUTPUTS)}")
+
+    @property
+    def input_shape(self) -> list[int]:
+        h, w = self.size
+        return [1, h, w, 3] if self.layout == "nhwc" else [1, 3, h, w]
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        return torch.float32 if self.normalized else torch.uint8
+
+
+def check_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
+    """``size`` (H, W), or an error naming the rule: each side a multiple of ``stride``."""
+    h, w = (int(v) for v in size)
+    if h < stride or w < stride or h % stride or w % stride:
+        up = [max(stride, -(-v // stride) * stride) for v in (h, w)]
+        raise ValueError(f"--size {h}x{w}: each side must be a multiple of the model's stride "
+                         f"{stride} (the nearest larger size is {up[0]}x{up[1]})")  # fmt: skip
+    return h, w
+
+
+class MobileGraph(nn.Module):
+    """The model as the app runs it: the input in ``spec``'s layout and dtype, normalised in
+    the graph for uint8, and either the head's logits (1×K×h×w, stride 8) or the labels at
+    the input size (1×H×W uint8, bilinear upsampling then argmax)."""
+
+    def __init__(self, model: nn.Module, spec: MobileSpec, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        self.model, self.spec = model.eval(), spec
+        std_t, mean_t = torch.tensor(std).view(1, 3, 1, 1), torch.tensor(mean).view(1, 3, 1, 1)
+        self.register_buffer("scale", 1.0 / (255.0 * std_t))
+        self.register_buffer("shift", -mean_t / std_t)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spec.layout == "nhwc":
+            x = x.permute(0, 3, 1, 2)
+        if not self.spec.normalized:
+            x = x.to(torch.float32) * self.scale + self.shift
+        low = self.model(x, upsample=False)["out"]
+        if self.spec.output == "logits":
+            return low
+        up = F.interpolate(low, size=self.spec.size, mode="bilinear", align_corners=False)
+        return up.argmax(1).to(torch.uint8)
+
+    def example(self) -> torch.Tensor:
+        if self.spec.normalized:
+            return torch.zeros(self.spec.input_shape)
+        return torch.full(self.spec.input_shape, 128, dtype=torch.uint8)
+
+    def feed(self, rgb: np.ndarray) -> torch.Tensor:
+        """An RGB uint8 image as this graph's input, as the app makes it."""
+        return as_input(rgb, self.spec, self.scale.view(3).tolist(), self.shift.view(3).tolist())
+
+
+def as_input(rgb: np.ndarray, spec: MobileSpec, scale=None, shift=None) -> torch.Tensor:
+    """An RGB uint8 H×W×3 image as ``spec``'s input tensor (what the app does)."""
+    h, w = spec.size
+    if rgb.shape[:2] != (h, w):
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+    x = torch.from_numpy(np.ascontiguousarray(rgb))[None]  # 1×H×W×3 uint8
+    if spec.normalized:
+        x = x.float() * torch.tensor(scale) + torch.tensor(shift)
+    if spec.layout == "nchw":
+        x = x.permute(0, 3, 1, 2)
+    return x.contiguous()
+
+
+def require(module: str, what: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"{what} is not installed: pip install '{EXTRA}'")
+
+
+def version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def make_card(spec: MobileSpec, *, fmt: str, precision: str, classes, palette, mean, std,
+              checks: dict, quantization: dict | None = None) -> dict:  # fmt: skip
+    """The JSON card of an exported file."""
+    h, w = spec.size
+    inp = {"shape": spec.input_shape, "dtype": "float32" if spec.normalized else "uint8",
+           "layout": spec.layout.upper(), "normalized": spec.normalized}  # fmt: skip
+    if quantization:
+        inp["quantization"] = quantization
+    if spec.output == "labels":
+        out = {"name": "labels", "shape": [1, h, w], "dtype": "uint8", "layout": "NHW"}
+    else:
+        shape = [1, len(classes), -(-h // 8), -(-w // 8)]  # stride 8 (the exporter measures it)
+        out = {"name": "logits", "shape": shape, "dtype": "float32", "layout": "NCHW"}
+    return {"format": fmt, "precision": precision, "input": inp, "outputs": [out],
+            "classes": list(classes), "palette": [list(map(int, c)) for c in palette],
+            "mean": list(mean), "std": list(std), "spec": asdict(spec), "checks": checks,
+            "versions": {"segmnv3": __version__, "torch": torch.__version__,
+                         "executorch": version("executorch")}}  # fmt: skip
+
+
+def card_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def read_card(path: str | Path) -> dict:
+    """The card beside an exported file, checked for the keys a runner needs."""
+    card = card_path(path)
+    if not card.is_file():
+        raise FileNotFoundError(f"{path}: no card {card} beside it (export_seg.py writes one)")
+    try:
+        data = json.loads(card.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{card}: not valid JSON ({exc})") from None
+    missing = [k for k in ("input", "outputs", "classes", "palette", "mean", "std", "spec")
+               if k not in data]  # fmt: skip
+    if missing:
+        raise ValueError(f"{card}: not a segmnv3 mobile card (missing {', '.join(missing)})")
+    return data
+
+
+def spec_of(card: dict) -> MobileSpec:
+    s = card["spec"]
+    return MobileSpec(tuple(s["size"]), s["layout"], bool(s["normalized"]), s["output"])
+
+
+# ExecuTorch ------------------------------------------------------------------------------
+
+
+def lower_executorch(graph: nn.Module, example: torch.Tensor) -> tuple[bytes, list[str]]:
+    """``graph`` (float, or PT2E-quantized) exported, lowered to XNNPACK and serialised; also
+    the compute nodes left outside the delegate, each with the layer it comes from."""
+    require("executorch", "ExecuTorch")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = torch.export.export(graph, (example,))
+    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    outside = left_out(lowered.exported_program().graph_module.graph)
+    return lowered.to_executorch().buffer, outside
+
+
+# Nodes that move or view memory, not compute: outside the delegate they cost a copy at most.
+NOT_COMPUTE = ("getitem", "executorch_call_delegate", "alloc", "_to_dim_order_copy",
+               "as_strided_copy", "view_copy", "permute_copy", "_clone_dim_order")  # fmt: skip
+
+
+def left_out(graph) -> list[str]:
+    """``op (layer)`` for each compute node outside the delegate."""
+    names = []
+    for node in graph.nodes:
+        target = str(node.target)
+        if node.op != "call_function" or any(t in target for t in NOT_COMPUTE):
+            continue
+        op = getattr(node.target, "__name__", target).removesuffix(".default")
+        stack = node.meta.get("nn_module_stack") or {}
+        layer = next(reversed(stack.values()))[0] if stack else ""
+        names.append(f"{op} ({layer or 'the graph around the model'})")
+    return names
+
+
+def quantize_pt2e(graph: nn.Module, example: torch.Tensor, batches: Iterable[torch.Tensor]):
+    """Static int8 by PT2E: XNNPACK's quantizer, per-channel symmetric weights, observers
+    calibrated on ``batches``."""
+    require("executorch", "ExecuTorch")
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+    captured = torch.export.export(graph, (example,)).module()
+    prepared = prepare_pt2e(captured, quantizer)
+    with torch.no_grad():
+        for batch in batches:
+            prepared(batch)
+    return convert_pt2e(prepared)
+
+
+class ExecutorchBackend:
+    """A ``.pte`` run by ExecuTorch's runtime (``executorch.runtime``). Batches are taken as
+    Segmenter prepares them for a mobile file (raw 0…255 values, 3×H×W float32 at the
+    image's size), resized to the file's input, and run one image at a time."""
+
+    name = "executorch"
+    device = torch.device("cpu")
+
+    def __init__(self, path: str | Path, card: dict) -> None:
+        require("executorch", "ExecuTorch")
+        from executorch.runtime import Runtime
+
+        self.card, self.spec = card, spec_of(card)
+        self.precision = card.get("precision", "fp32")
+        # The program owns the memory its method runs in: both are kept.
+        self.program = Runtime.get().load_program(Path(path).read_bytes())
+        self.method = self.program.load_method("forward")
+        std, mean = np.asarray(card["std"]), np.asarray(card["mean"])
+        self.scale, self.shift = (1 / (255 * std)).tolist(), (-mean / std).tolist()
+        self.classes = len(card["classes"])
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.method.execute([x])[0]
+
+    def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
+        outs = []
+        for chw in batch:  # raw values: integers, up to float rounding
+            rgb = np.rint(chw.transpose(1, 2, 0)).clip(0, 255).astype(np.uint8)
+            out = self.run(as_input(rgb, self.spec, self.scale, self.shift))
+            if self.spec.output == "labels":  # one-hot: Segmenter's upsampling keeps the ids
+                out = F.one_hot(out.long(), self.classes).permute(0, 3, 1, 2).to(torch.uint8)
+            outs.append(out)
+        return torch.cat(outs)

@@ -1,0 +1,113 @@
+"""ExecuTorch exports (.pte, XNNPACK): written only after running in ExecuTorch's runtime
+against PyTorch, with a card; Segmenter runs the file; bad input is named."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import make_checkpoint
+
+from segmnv3 import Segmenter
+from segmnv3.checkpoint import load_model
+from segmnv3.config import load_config
+from segmnv3.data.samples import scenes, write_sample_data
+from segmnv3.data.synthetic import CLASSES, PALETTE
+from segmnv3.engine import mobile_deploy
+from segmnv3.engine.mobile_deploy import export_mobile
+from segmnv3.inference.mobile import MobileGraph, as_input, check_size, read_card, spec_of
+from segmnv3.postprocess import upsample_argmax
+
+SIZE = (64, 128)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pte")
+    data = write_sample_data("folder", tmp / "data", 0, 6, (48, 96), seed=4)
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    ckpt = make_checkpoint(tmp / "m.pt", config, CLASSES, PALETTE)
+    lines = []
+    report = export_mobile(ckpt, tmp / "m.pte", size=SIZE, int8=True, calib=str(data / "val"),
+                           calib_count=3, log=lines.append)  # fmt: skip
+    return tmp, ckpt, report, lines
+
+
+def test_files_cards_and_checks(exported):
+    tmp, _, report, lines = exported
+    for precision, name in (("fp32", "m.pte"), ("int8", "m.int8.pte")):
+        assert (tmp / name).is_file() and report[precision]["file"] == str(tmp / name)
+        card = read_card(tmp / name)
+        assert card["precision"] == precision and card["format"] == "executorch"
+        assert card["input"] == {"shape": [1, 64, 128, 3], "dtype": "uint8", "layout": "NHWC",
+                                 "normalized": False}  # fmt: skip
+        assert card["outputs"] == [{"name": "logits", "shape": [1, 5, 8, 16],
+                                    "dtype": "float32", "layout": "NCHW"}]  # fmt: skip
+        assert card["classes"] == CLASSES and len(card["palette"]) == 5
+        assert card["versions"]["executorch"] and card["checks"]["images"] == 3
+        assert card["checks"]["outside_delegate"] == []
+    assert report["fp32"]["label_agreement"] >= 0.999
+    assert abs(report["int8"]["mIoU"] - report["int8"]["fp32_pytorch_mIoU"]) <= 0.5
+    assert report["int8"]["MB"] < 0.5 * report["fp32"]["MB"]
+    assert "every compute node in the XNNPACK delegate" in lines[0]
+
+
+def test_segmenter_runs_the_file_like_pytorch(exported):
+    tmp, ckpt, _, _ = exported
+    seg = Segmenter.from_checkpoint(tmp / "m.pte")
+    assert seg.backend_name == "executorch" and seg.precision == "fp32"
+    model = load_model(ckpt).model.eval()
+    graph = MobileGraph(model, spec_of(read_card(tmp / "m.pte")))
+    for _, image, _, _ in scenes("val", 2, (90, 150), 3):  # another size: resized, then back
+        with torch.no_grad():
+            want = upsample_argmax(graph(graph.feed(image)), image.shape[:2])[0].numpy()
+        got = seg.predict(image)
+        assert got.shape == image.shape[:2] and (got == want).mean() >= 0.999
+    int8 = Segmenter.from_checkpoint(tmp / "m.int8.pte")
+    assert int8.precision == "int8" and int8.predict(image).shape == image.shape[:2]
+
+
+def test_labels_out_nchw_normalised_input(exported, tmp_path):
+    tmp, ckpt, _, _ = exported
+    report = export_mobile(ckpt, tmp_path / "l.pte", size=SIZE, layout="nchw", normalized=True,
+                           labels_out=True, calib=str(tmp / "data" / "val"), calib_count=2,
+                           log=lambda *_: None)  # fmt: skip
+    card = json.loads((tmp_path / "l.pte.json").read_text())
+    assert card["input"] == {"shape": [1, 3, 64, 128], "dtype": "float32", "layout": "NCHW",
+                             "normalized": True}  # fmt: skip
+    assert card["outputs"][0] == {"name": "labels", "shape": [1, 64, 128], "dtype": "uint8",
+                                  "layout": "NHW"}  # fmt: skip
+    assert report["fp32"]["label_agreement"] >= 0.999
+    assert any("argmax" in op for op in card["checks"]["outside_delegate"])  # named, not hidden
+    seg = Segmenter.from_checkpoint(tmp_path / "l.pte")
+    fp32 = Segmenter.from_checkpoint(tmp / "m.pte")
+    image = next(scenes("val", 1, SIZE, 7))[1]
+    assert (seg.predict(image) == fp32.predict(image)).mean() >= 0.999
+    spec = spec_of(card)
+    x = as_input(image, spec, [1 / 58] * 3, [-2.0] * 3)
+    assert x.shape == (1, 3, 64, 128) and x.dtype == torch.float32
+
+
+def test_bad_input_is_named_and_nothing_is_written(exported, tmp_path, monkeypatch):
+    tmp, ckpt, _, _ = exported
+    calib = str(tmp / "data" / "val")
+    with pytest.raises(ValueError, match=r"--size 60x128: each side must be a multiple of the "
+                       r"model's stride 16 \(the nearest larger size is 64x128\)"):  # fmt: skip
+        export_mobile(ckpt, tmp_path / "a.pte", size=(60, 128), calib=calib)
+    assert check_size((512, 1024), 16) == (512, 1024)
+    with pytest.raises(FileExistsError, match="m.pte exists"):
+        export_mobile(ckpt, tmp / "m.pte", size=SIZE, calib=calib)
+    with pytest.raises(ValueError, match=r"an ExecuTorch file ends in \.pte"):
+        export_mobile(ckpt, tmp_path / "a.onnx", size=SIZE, calib=calib)
+    monkeypatch.setattr(mobile_deploy, "FP32_AGREEMENT", 1.01)  # no file can pass
+    with pytest.raises(ValueError, match=r"a.pte not written: its labels agree with PyTorch"):
+        export_mobile(ckpt, tmp_path / "a.pte", size=SIZE, calib=calib, calib_count=2)
+    assert not list(tmp_path.iterdir())  # nothing left behind, no temp file either
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a: None if n == "executorch" else real(n, *a))  # fmt: skip
+    with pytest.raises(ValueError, match=r"ExecuTorch is not installed: pip install "
+                       r"'segmnv3\[mobile\]'"):  # fmt: skip
+        Segmenter.from_checkpoint(tmp / "m.pte")
+    assert Path(tmp / "m.pte").is_file()
