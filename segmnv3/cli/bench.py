@@ -18,6 +18,7 @@ from ..inference import Segmenter, installed_backends
 from ..io import write_bytes_atomic
 from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
+from ..perf.mobile import mobile_rows
 from ..perf.serving import serving_load
 from ..perf.throughput import data_loading, train_step
 from ..perf.video import video_throughput
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-frames", type=positive_int, default=300)
     p.add_argument("--serve", action="store_true",
                    help="also HTTP load figures at 1, 4 and 16 clients")  # fmt: skip
+    p.add_argument("--mobile", action="store_true",
+                   help="phone files: ExecuTorch .pte fp32/int8 beside ONNX Runtime and OpenVINO "
+                   "at 512x512 and 512x1024, 1 and 2 threads (needs --checkpoint)")  # fmt: skip
     p.add_argument("--memory", action="store_true",
                    help="also each runtime's peak memory for one 2048x1024 image")  # fmt: skip
     p.add_argument("--json", dest="json_path", help="write all figures to this JSON file")
@@ -85,6 +89,8 @@ def run(args: argparse.Namespace) -> dict:
             report["video"] = video_throughput(seg, frames=args.video_frames)
         if args.serve:
             report["serving"] = serving_load(args.checkpoint, threads=args.threads)
+        if args.mobile:
+            report["mobile"] = mobile_rows(args.checkpoint, repeats=args.repeats)
     else:
         print(f"no {args.checkpoint}: end-to-end rows skipped (train the demo first)")
     report["postprocess_ms"] = label_upsampling()

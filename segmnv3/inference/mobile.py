@@ -224,6 +224,14 @@ def quantize_pt2e(graph: nn.Module, example: torch.Tensor, batches: Iterable[tor
     return convert_pt2e(prepared)
 
 
+def set_executorch_threads(num_threads: int) -> None:
+    """The threads of ExecuTorch's XNNPACK threadpool (one pool per process: every .pte in
+    it runs with this many)."""
+    from executorch.extension.pybindings import portable_lib
+
+    portable_lib._unsafe_reset_threadpool(int(num_threads))
+
+
 class ExecutorchBackend:
     """A ``.pte`` run by ExecuTorch's runtime (``executorch.runtime``). Batches are taken as
     Segmenter prepares them for a mobile file (raw 0…255 values, 3×H×W float32 at the
@@ -232,14 +240,17 @@ class ExecutorchBackend:
     name = "executorch"
     device = torch.device("cpu")
 
-    def __init__(self, path: str | Path, card: dict) -> None:
+    def __init__(self, source: str | Path | bytes, card: dict, num_threads: int | None = None):
         require("executorch", "ExecuTorch")
         from executorch.runtime import Runtime
 
+        if num_threads is not None:
+            set_executorch_threads(num_threads)
         self.card, self.spec = card, spec_of(card)
         self.precision = card.get("precision", "fp32")
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
         # The program owns the memory its method runs in: both are kept.
-        self.program = Runtime.get().load_program(Path(path).read_bytes())
+        self.program = Runtime.get().load_program(data)
         self.method = self.program.load_method("forward")
         std, mean = np.asarray(card["std"]), np.asarray(card["mean"])
         self.scale, self.shift = (1 / (255 * std)).tolist(), (-mean / std).tolist()

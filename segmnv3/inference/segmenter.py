@@ -87,7 +87,7 @@ class Segmenter:
         where the device computes it natively, else fp32), ``"fp32"`` or ``"bf16"``."""
         path = Path(path)
         if path.suffix.lower() in MOBILE_SUFFIXES:
-            return cls.from_mobile(path, backend, batch_size=batch_size)
+            return cls.from_mobile(path, backend, batch_size=batch_size, num_threads=num_threads)
         dev = resolve_device(device)
         kind = choose_backend(backend, dev)
         if path.suffix.lower() != ".onnx":
@@ -108,14 +108,15 @@ class Segmenter:
                               num_threads=num_threads)  # fmt: skip
 
     @classmethod
-    def from_mobile(cls, path: str | Path, backend: str = "auto", *, batch_size: int = 4):
+    def from_mobile(cls, path: str | Path, backend: str = "auto", *, batch_size: int = 4,
+                    num_threads: int | None = None):  # fmt: skip
         """A phone's file (``.pte``) run by its own runtime, as its card (``<file>.json``)
         describes it: each image is resized to the file's fixed input, and the labels come
         back at the image's own size."""
         card = read_card(path)
         if backend not in ("auto", "executorch"):
             raise ValueError(f"{path} is an ExecuTorch file: it runs on backend 'executorch'")
-        runner = ExecutorchBackend(path, card)
+        runner = ExecutorchBackend(path, card, num_threads)
         # The backend takes raw 0…255 values and does the file's own input preparation.
         raw = Preprocessing(None, (0.0, 0.0, 0.0), (1 / 255,) * 3)
         return cls(runner, card["classes"], card["palette"], resize=raw.resize, mean=raw.mean,

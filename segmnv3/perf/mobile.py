@@ -1,0 +1,116 @@
+"""Phone files timed here: ExecuTorch's .pte (XNNPACK), fp32 and int8, beside ONNX Runtime
+fp32 and OpenVINO on the same network (low-resolution logits out) in one interleaved run,
+with file sizes and the runtime's peak memory. XNNPACK's x86 kernels are not a phone's:
+these figures are this CPU's.
+
+``python -m segmnv3.perf.mobile FILE.pte`` runs the file once in a fresh process and prints
+its peak resident memory in MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..checkpoint import load_model
+from ..inference import Segmenter
+from ..inference.mobile import (
+    ExecutorchBackend,
+    MobileGraph,
+    MobileSpec,
+    as_input,
+    lower_executorch,
+    make_card,
+    quantize_pt2e,
+    set_executorch_threads,
+)
+from ..inference.onnx import export_onnx
+from ..preprocess import Preprocessing
+from ..timing import interleaved_latency
+from .deployed import peak_rss_mib, sample_scene
+
+
+def _files(loaded, size) -> dict[str, tuple[bytes, dict]]:
+    """fp32 and int8 .pte of ``loaded`` at ``size``, with their cards (int8 calibrated on
+    sample scenes: speed does not depend on what they show)."""
+    p = loaded.preprocessing
+    graph = MobileGraph(loaded.model.eval(), MobileSpec(size), p.mean, p.std)
+    example = graph.example()
+    calib = [graph.feed(sample_scene(256, 512, i)) for i in range(2, 6)]
+    out = {}
+    for precision in ("fp32", "int8"):
+        module = graph if precision == "fp32" else quantize_pt2e(graph, example, calib)
+        pte, _ = lower_executorch(module, example)
+        out[precision] = (pte, make_card(graph.spec, fmt="executorch", precision=precision,
+                                         classes=loaded.classes, palette=loaded.palette,
+                                         mean=p.mean, std=p.std, checks={}))  # fmt: skip
+    return out
+
+
+def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), repeats=6,
+                memory=True, log=print) -> list[dict]:  # fmt: skip
+    """Median ms of each file's network (low-res logits out) per size and thread count, and
+    its ratio to ONNX Runtime fp32 on the same network and image, in one interleaved run."""
+    loaded = load_model(checkpoint)
+    p, rows = loaded.preprocessing, []
+    onnx = export_onnx(loaded.model, None, classes=loaded.classes, palette=loaded.palette,
+                       lowres=True, mean=p.mean, std=p.std)  # fmt: skip
+    for h, w in sizes:
+        files = _files(loaded, (h, w))
+        image = sample_scene(h, w, 1)
+        prepared = Preprocessing(None, p.mean, p.std)(image)[None]
+        for n in threads:
+            fns = {}
+            for backend in ("onnxruntime", "openvino"):
+                seg = Segmenter.on_runtime(onnx, loaded.classes, loaded.palette, p,
+                                           backend=backend, num_threads=n)  # fmt: skip
+                run = seg.backend.lowres_logits
+                fns[f"{backend} {seg.precision}"] = lambda r=run, x=prepared: r(x)
+            set_executorch_threads(n)
+            for precision, (pte, card) in files.items():
+                et = ExecutorchBackend(pte, card)
+                x = as_input(image, et.spec, et.scale, et.shift)
+                fns[f"executorch {precision}"] = lambda e=et, x=x: e.run(x)
+            times = interleaved_latency(fns, repeats)
+            base = times["onnxruntime fp32"]
+            for name, t in times.items():
+                mb = len(files[name.split()[1]][0]) / 1e6 if name.startswith("executorch") else None
+                rows.append({"size": f"{w}x{h}", "threads": n, "path": name,
+                             "ms": round(1000 * t, 1), "ratio_to_ort_fp32": round(t / base, 3),
+                             "MB": None if mb is None else round(mb, 1)})  # fmt: skip
+                log(
+                    f"phone files, {w}×{h}, {n} thread(s): {name:<18} {1000 * t:7.1f} ms "
+                    f"({t / base:.2f}× ONNX Runtime fp32)" + (f", {mb:.1f} MB" if mb else "")
+                )
+        if memory:
+            for precision, (pte, _) in files.items():
+                rows.append(
+                    {
+                        "size": f"{w}x{h}",
+                        "path": f"executorch {precision}",
+                        "peak_memory_mib": _peak_memory(pte, files[precision][1]),
+                    }
+                )
+                log(f"peak memory of a process that runs the {precision} .pte once at {w}×{h}: "
+                    f"{rows[-1]['peak_memory_mib']:.0f} MiB")  # fmt: skip
+    return rows
+
+
+def _peak_memory(pte: bytes, card: dict) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.pte"
+        path.write_bytes(pte)
+        Path(tmp, "m.pte.json").write_text(json.dumps(card))
+        cmd = [sys.executable, "-m", "segmnv3.perf.mobile", str(path)]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    return float(res.stdout.split()[-1])
+
+
+if __name__ == "__main__":
+    seg = Segmenter.from_checkpoint(sys.argv[1])
+    h, w = seg.backend.spec.size
+    seg.predict(sample_scene(h, w, 1))
+    print(f"{peak_rss_mib():.1f}")
