@@ -21,24 +21,26 @@ from .common import ArgumentParser, add_model_source, positive_int, run_tool
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="export_seg.py", description=__doc__.splitlines()[0])
     add_model_source(p, "segmnv3 checkpoint or torchvision .pth")
-    p.add_argument("--format", choices=("onnx", "executorch", "weights"), default="onnx",
-                   help="onnx; executorch (.pte, XNNPACK, for phones); or weights: "
+    p.add_argument("--format", choices=("onnx", "executorch", "tflite", "weights"),
+                   default="onnx", help="onnx; executorch (.pte) or tflite (LiteRT), XNNPACK, "
+                   "for phones; or weights: "
                    "<name>-<sha256>.pth + a JSON card to share")  # fmt: skip
-    p.add_argument("--output", required=True,
-                   help="the .onnx or .pte file, or a folder (weights)")  # fmt: skip
+    p.add_argument(
+        "--output", required=True, help="the .onnx, .pte or .tflite file, or a folder (weights)"
+    )
     p.add_argument("--size", type=_size, default=(512, 1024), metavar="HxW",
-                   help="executorch: the file's fixed input size (default 512x1024)")  # fmt: skip
+                   help="phone formats: the fixed input size (default 512x1024)")  # fmt: skip
     p.add_argument(
         "--input-layout",
         choices=("nhwc", "nchw"),
         default="nhwc",
-        help="executorch: the input's layout (default nhwc, as camera frames are)",
+        help="phone formats: the input's layout (default nhwc, as camera frames are)",
     )
     p.add_argument("--normalized-input", action="store_true",
-                   help="executorch: the app passes ImageNet-normalised float32 (default: raw "
+                   help="phone formats: the app passes ImageNet-normalised float32 (default: raw "
                    "uint8 RGB, normalised in the graph)")  # fmt: skip
     p.add_argument("--labels-out", action="store_true",
-                   help="executorch: labels at the input size (uint8, argmax in the graph) "
+                   help="phone formats: labels at the input size (uint8, argmax in the graph) "
                    "instead of low-resolution logits")  # fmt: skip
     p.add_argument("--name", help="weights: the name to share them under (default: run name)")
     p.add_argument("--license", default="", help="weights: the licence written in the card")
@@ -65,8 +67,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    if args.format == "executorch":
-        report = export_mobile(args.checkpoint, args.output, weights=args.weights,
+    if args.format in ("executorch", "tflite"):
+        report = export_mobile(args.checkpoint, args.output, fmt=args.format, weights=args.weights,
                                size=args.size, layout=args.input_layout,
                                normalized=args.normalized_input, labels_out=args.labels_out,
                                int8=args.int8, calib=args.calib or "dataset:val",

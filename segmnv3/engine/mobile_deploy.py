@@ -1,6 +1,6 @@
 """Exports for phones, checked in their own runtime before they are written: ExecuTorch's
 ``.pte`` (XNNPACK), fp32 and static int8 calibrated on real images (``export_seg.py
---format executorch``)."""
+--format executorch``), and LiteRT's ``.tflite`` (``--format tflite``, fp32)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from ..inference.mobile import (
     ExecutorchBackend,
     MobileGraph,
     MobileSpec,
+    PhoneBackend,
     card_path,
     check_size,
     lower_executorch,
     make_card,
     quantize_pt2e,
 )
+from ..inference.tflite import LiteRTBackend, convert_tflite, delegate_report
 from ..io import write_bytes_atomic
 from ..metrics import ConfusionMatrix
 from ..postprocess import upsample_argmax
@@ -52,18 +54,24 @@ def _score(run, graph: MobileGraph, items, num_classes: int) -> tuple[list, floa
     return labels, (cm.compute()["mIoU"] if labelled else None)
 
 
-def _runtime(pte: bytes, card: dict, tmp: Path) -> ExecutorchBackend:
-    tmp.write_bytes(pte)
-    try:
-        return ExecutorchBackend(tmp, card)
-    finally:
-        tmp.unlink()
+SUFFIXES = {"executorch": ".pte", "tflite": ".tflite"}
+NAMES = {"executorch": "an ExecuTorch", "tflite": "a LiteRT"}
+
+
+def _lower(fmt: str, module, example) -> tuple[bytes, PhoneBackend, list[str]]:
+    """The file's bytes, a backend running them, and the compute left outside XNNPACK."""
+    if fmt == "executorch":
+        data, outside = lower_executorch(module, example)
+        return data, ExecutorchBackend, outside
+    data = convert_tflite(module, example)
+    return data, LiteRTBackend, []
 
 
 def export_mobile(
     checkpoint,
     output,
     *,
+    fmt="executorch",
     weights=None,
     size=(512, 1024),
     layout="nhwc",
@@ -78,10 +86,15 @@ def export_mobile(
     """Write ``output`` (fp32) and with ``int8`` ``<stem>.int8.pte``, each with its card,
     after running it in ExecuTorch against PyTorch on real images: fp32 labels agree on ≥
     99.9 % of pixels; int8 keeps mIoU within 0.5 of fp32 on images calibration never saw."""
-    output = Path(output)
-    if output.suffix != ".pte":
-        raise ValueError(f"--output {output}: an ExecuTorch file ends in .pte")
-    int8_path = output.with_name(output.stem + ".int8.pte")
+    output, suffix = Path(output), SUFFIXES[fmt]
+    if output.suffix != suffix:
+        raise ValueError(f"--output {output}: {NAMES[fmt]} file ends in {suffix}")
+    if fmt == "tflite" and int8:
+        raise ValueError(
+            "--format tflite --int8: LiteRT int8 is not in this build (its XNNPACK delegate "
+            "rejects int8 HARD_SWISH); use --format executorch for int8"
+        )
+    int8_path = output.with_name(output.stem + ".int8" + suffix)
     files = [output, card_path(output)] + [int8_path, card_path(int8_path)] * int8
     check_targets(files, checkpoint, overwrite)
     loaded = load_source(checkpoint, weights)
@@ -99,25 +112,31 @@ def export_mobile(
     with torch.no_grad():
         reference = _score(graph.eval(), graph, held_out, len(loaded.classes))
     report: dict = {"size": list(spec.size), "images_checked": len(held_out)}
-    report["fp32"] = _export_one(loaded, graph, graph, "fp32", output, held_out, reference, log)
+    report["fp32"] = _export_one(fmt, loaded, graph, graph, "fp32", output, held_out, reference,
+                                 log)  # fmt: skip
     if int8:
         batches = (graph.feed(img) for img, _ in calibration)
         quantized = quantize_pt2e(graph, graph.example(), batches)
-        report["int8"] = _export_one(loaded, graph, quantized, "int8", int8_path, held_out,
-                                     reference, log)  # fmt: skip
+        report["int8"] = _export_one(fmt, loaded, graph, quantized, "int8", int8_path,
+                                     held_out, reference, log)  # fmt: skip
     return report
 
 
-def _export_one(loaded, graph, module, precision, path, held_out, reference, log) -> dict:
+def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference, log) -> dict:
     """Lower ``module``, run the file in ExecuTorch on ``held_out``, check it against
     PyTorch fp32's ``reference`` (labels, mIoU), and only then write it and its card."""
     example, (ref_labels, ref_miou) = graph.example(), reference
-    pte, outside = lower_executorch(module, example)
+    pte, runtime, outside = _lower(fmt, module, example)
     checks: dict = {"outside_delegate": outside}
     p = loaded.preprocessing
-    card = make_card(graph.spec, fmt="executorch", precision=precision, classes=loaded.classes,
+    card = make_card(graph.spec, fmt=fmt, precision=precision, classes=loaded.classes,
                      palette=loaded.palette, mean=p.mean, std=p.std, checks=checks)  # fmt: skip
-    backend = _runtime(pte, card, path.with_name(f".{path.name}.check"))
+    backend = runtime(pte, card)
+    if fmt == "tflite":
+        partitions, ops = delegate_report(backend.interpreter)
+        checks.update(xnnpack_partitions=partitions)
+        if partitions != 1:
+            outside.append(f"{partitions} XNNPACK partitions: ops between them run outside")
     labels, miou = _score(backend.run, graph, held_out, len(loaded.classes))
     agree = float(np.mean([(a == b).mean() for a, b in zip(labels, ref_labels, strict=True)]))
     checks.update(label_agreement=round(agree, 6), images=len(held_out))
@@ -130,6 +149,8 @@ def _export_one(loaded, graph, module, precision, path, held_out, reference, log
     scored = f", mIoU {100 * miou:.2f} (PyTorch fp32 {100 * ref_miou:.2f})" if miou else ""
     where = f"outside the XNNPACK delegate: {', '.join(outside)}" if outside else (
         "every compute node in the XNNPACK delegate")  # fmt: skip
+    runtime_name = "ExecuTorch" if fmt == "executorch" else "LiteRT"
+    where += f" (checked in {runtime_name})"
     log(f"wrote {path} ({len(pte) / 1e6:.1f} MB, {precision}) and {card_path(path).name}: "
         f"labels agree with PyTorch fp32 on {100 * agree:.2f} % of pixels of {len(held_out)} "
         f"images{scored}; {where}")  # fmt: skip

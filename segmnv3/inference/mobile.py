@@ -111,9 +111,9 @@ def as_input(rgb: np.ndarray, spec: MobileSpec, scale=None, shift=None) -> torch
     return x.contiguous()
 
 
-def require(module: str, what: str) -> None:
+def require(module: str, what: str, extra: str = EXTRA) -> None:
     if importlib.util.find_spec(module) is None:
-        raise ValueError(f"{what} is not installed: pip install '{EXTRA}'")
+        raise ValueError(f"{what} is not installed: pip install '{extra}'")
 
 
 def version(package: str) -> str | None:
@@ -140,7 +140,14 @@ def make_card(spec: MobileSpec, *, fmt: str, precision: str, classes, palette, m
             "classes": list(classes), "palette": [list(map(int, c)) for c in palette],
             "mean": list(mean), "std": list(std), "spec": asdict(spec), "checks": checks,
             "versions": {"segmnv3": __version__, "torch": torch.__version__,
-                         "executorch": version("executorch")}}  # fmt: skip
+                         **RUNTIMES_OF[fmt]()}}  # fmt: skip
+
+
+RUNTIMES_OF = {
+    "executorch": lambda: {"executorch": version("executorch")},
+    "tflite": lambda: {"litert-torch": version("litert-torch"),
+                       "ai-edge-litert": version("ai-edge-litert")},
+}  # fmt: skip
 
 
 def card_path(path: str | Path) -> Path:
@@ -232,32 +239,25 @@ def set_executorch_threads(num_threads: int) -> None:
     portable_lib._unsafe_reset_threadpool(int(num_threads))
 
 
-class ExecutorchBackend:
-    """A ``.pte`` run by ExecuTorch's runtime (``executorch.runtime``). Batches are taken as
-    Segmenter prepares them for a mobile file (raw 0…255 values, 3×H×W float32 at the
-    image's size), resized to the file's input, and run one image at a time."""
+class PhoneBackend:
+    """What the phone runtimes' backends share: the card's input preparation, one image at a
+    time, and labels files turned into one-hot scores that Segmenter's upsampling keeps.
+    Batches are taken as Segmenter prepares them for a phone file (raw 0…255 values, 3×H×W
+    float32 at the image's size); each image is resized to the file's input. Subclasses set
+    ``name`` and implement ``run(x)``."""
 
-    name = "executorch"
+    name = "phone"
     device = torch.device("cpu")
 
-    def __init__(self, source: str | Path | bytes, card: dict, num_threads: int | None = None):
-        require("executorch", "ExecuTorch")
-        from executorch.runtime import Runtime
-
-        if num_threads is not None:
-            set_executorch_threads(num_threads)
+    def __init__(self, card: dict) -> None:
         self.card, self.spec = card, spec_of(card)
         self.precision = card.get("precision", "fp32")
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        # The program owns the memory its method runs in: both are kept.
-        self.program = Runtime.get().load_program(data)
-        self.method = self.program.load_method("forward")
         std, mean = np.asarray(card["std"]), np.asarray(card["mean"])
         self.scale, self.shift = (1 / (255 * std)).tolist(), (-mean / std).tolist()
         self.classes = len(card["classes"])
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
-        return self.method.execute([x])[0]
+        raise NotImplementedError
 
     def lowres_logits(self, batch: np.ndarray) -> torch.Tensor:
         outs = []
@@ -268,3 +268,24 @@ class ExecutorchBackend:
                 out = F.one_hot(out.long(), self.classes).permute(0, 3, 1, 2).to(torch.uint8)
             outs.append(out)
         return torch.cat(outs)
+
+
+class ExecutorchBackend(PhoneBackend):
+    """A ``.pte`` run by ExecuTorch's runtime (``executorch.runtime``)."""
+
+    name = "executorch"
+
+    def __init__(self, source: str | Path | bytes, card: dict, num_threads: int | None = None):
+        require("executorch", "ExecuTorch")
+        from executorch.runtime import Runtime
+
+        super().__init__(card)
+        if num_threads is not None:
+            set_executorch_threads(num_threads)
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        # The program owns the memory its method runs in: both are kept.
+        self.program = Runtime.get().load_program(data)
+        self.method = self.program.load_method("forward")
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.method.execute([x])[0]

@@ -22,11 +22,12 @@ from .backends import BACKENDS, Backend, TorchBackend, choose_backend
 from .mobile import ExecutorchBackend, read_card
 from .onnx import export_onnx, load_onnx_metadata
 from .stream import stream_masks
+from .tflite import LiteRTBackend
 
 log = logging.getLogger(__name__)
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
-MOBILE_SUFFIXES = (".pte",)
+MOBILE_SUFFIXES = (".pte", ".tflite")
 
 
 class Segmenter:
@@ -110,13 +111,15 @@ class Segmenter:
     @classmethod
     def from_mobile(cls, path: str | Path, backend: str = "auto", *, batch_size: int = 4,
                     num_threads: int | None = None):  # fmt: skip
-        """A phone's file (``.pte``) run by its own runtime, as its card (``<file>.json``)
-        describes it: each image is resized to the file's fixed input, and the labels come
-        back at the image's own size."""
-        card = read_card(path)
-        if backend not in ("auto", "executorch"):
-            raise ValueError(f"{path} is an ExecuTorch file: it runs on backend 'executorch'")
-        runner = ExecutorchBackend(path, card, num_threads)
+        """A phone's file (``.pte`` or ``.tflite``) run by its own runtime (ExecuTorch or
+        LiteRT), as its card (``<file>.json``) describes it: each image is resized to the
+        file's fixed input, and the labels come back at the image's own size."""
+        card, path = read_card(path), Path(path)
+        kind = "litert" if path.suffix.lower() == ".tflite" else "executorch"
+        if backend not in ("auto", kind):
+            raise ValueError(f"{path} is a phone file: it runs on backend {kind!r}")
+        runtime = LiteRTBackend if kind == "litert" else ExecutorchBackend
+        runner = runtime(path, card, num_threads)
         # The backend takes raw 0…255 values and does the file's own input preparation.
         raw = Preprocessing(None, (0.0, 0.0, 0.0), (1 / 255,) * 3)
         return cls(runner, card["classes"], card["palette"], resize=raw.resize, mean=raw.mean,

@@ -111,3 +111,31 @@ def test_bad_input_is_named_and_nothing_is_written(exported, tmp_path, monkeypat
                        r"'segmnv3\[mobile\]'"):  # fmt: skip
         Segmenter.from_checkpoint(tmp / "m.pte")
     assert Path(tmp / "m.pte").is_file()
+
+
+def test_tflite_needs_its_own_extra_or_runs_in_litert(exported, tmp_path):
+    """LiteRT's converter is not in .[dev] (see pyproject.toml): without it the export names
+    the extra; with it (segmnv3[litert]) the file runs in LiteRT like the .pte."""
+    tmp, ckpt, _, _ = exported
+    calib = str(tmp / "data" / "val")
+    with pytest.raises(ValueError, match=r"LiteRT int8 is not in this build"):
+        export_mobile(ckpt, tmp_path / "m.tflite", fmt="tflite", size=SIZE, int8=True,
+                      calib=calib)  # fmt: skip
+    if importlib.util.find_spec("litert_torch") is None:
+        with pytest.raises(ValueError, match=r"litert-torch \(LiteRT's converter\) is not "
+                           r"installed: pip install 'segmnv3\[litert\]'"):  # fmt: skip
+            export_mobile(ckpt, tmp_path / "m.tflite", fmt="tflite", size=SIZE, calib=calib,
+                          calib_count=2)  # fmt: skip
+        assert not list(tmp_path.iterdir())
+        return
+    report = export_mobile(ckpt, tmp_path / "m.tflite", fmt="tflite", size=SIZE, calib=calib,
+                           calib_count=2, log=lambda *_: None)  # fmt: skip
+    assert report["fp32"]["label_agreement"] >= 0.999 and report["fp32"]["xnnpack_partitions"] == 1
+    card = read_card(tmp_path / "m.tflite")
+    assert card["format"] == "tflite" and card["versions"]["ai-edge-litert"] == "2.3.0"
+    seg, pte = Segmenter.from_checkpoint(tmp_path / "m.tflite"), Segmenter.from_checkpoint(
+        tmp / "m.pte")  # fmt: skip
+    image = next(scenes("val", 1, (70, 110), 2))[1]
+    assert (
+        seg.backend_name == "litert" and (seg.predict(image) == pte.predict(image)).mean() > 0.999
+    )
