@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..io import read_image
+from ..io import check_same_size, read_image, read_mask
 
 EXIF_ORIENTATION = 0x0112
 
@@ -108,6 +108,27 @@ def read_image_like(image_path: Path, mask_shape: tuple[int, ...]) -> np.ndarray
     return read_image(image_path, exif=False)
 
 
+def add_class(classes: list, palette: list, name: str, colour: tuple, where: str) -> None:
+    """Append a class of a label file, refusing a name or a colour given twice."""
+    if name in classes:
+        raise ValueError(f"{where}: class {name!r} is named twice")
+    if colour in palette:
+        other = classes[palette.index(colour)]
+        raise ValueError(f"{where}: colour {colour} of {name!r} is also the colour of "
+                         f"{other!r}: give each class its own")  # fmt: skip
+    classes.append(name)
+    palette.append(colour)
+
+
+def read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its mask file, the image read as the mask was drawn on it
+    (:func:`read_image_like`); sizes that differ are an error naming both files."""
+    mask = read_mask(mask_path)
+    image = read_image_like(image_path, mask.shape)
+    check_same_size(image, mask, image_path, mask_path)
+    return image, mask
+
+
 def read_label_colors(path: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
     """Classes and colours of a ``label_colors.txt`` as CVAT's Cityscapes 1.0 and CamVid 1.0
     exports write it (``r g b name`` per line, through Datumaro). As Datumaro reads it, the
@@ -123,14 +144,7 @@ def read_label_colors(path: Path) -> tuple[list[str], list[tuple[int, int, int]]
         if not ok:
             raise ValueError(f"{path}:{number}: {line!r} is not 'r g b name'")
         colour, name = (int(parts[0]), int(parts[1]), int(parts[2])), " ".join(parts[3:])
-        if name in classes:
-            raise ValueError(f"{path}:{number}: class {name!r} is named twice")
-        if colour in palette:
-            other = classes[palette.index(colour)]
-            raise ValueError(f"{path}:{number}: colour {colour} of {name!r} is also the colour "
-                             f"of {other!r}: give each class its own")  # fmt: skip
-        classes.append(name)
-        palette.append(colour)
+        add_class(classes, palette, name, colour, f"{path}:{number}")
     if not classes:
         raise ValueError(f"{path}: no classes in it")
     black = palette.index((0, 0, 0)) if (0, 0, 0) in palette else None

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import check_same_size, read_mask
 from .base import (
     PairedFiles,
     dataset_root,
     ids_from_colours,
-    read_image_like,
     read_label_colors,
+    read_pair,
 )
 
 log = logging.getLogger(__name__)
@@ -86,9 +85,7 @@ class CamVid(PairedFiles):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        mask = read_mask(mask_path)
-        image = read_image_like(image_path, mask.shape)
-        check_same_size(image, mask, image_path, mask_path)
+        image, mask = read_pair(image_path, mask_path)
         if mask.ndim == 3:
             return image, ids_from_colours(mask, self.palette, mask_path)
         bad = (mask >= self.num_classes) & (mask != 255)

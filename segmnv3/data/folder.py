@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..io import IMAGE_EXTENSIONS, check_same_size, read_mask
-from .base import SegmentationDataset, dataset_root, ids_from_colours, read_image_like
+from ..io import IMAGE_EXTENSIONS
+from .base import SegmentationDataset, dataset_root, ids_from_colours, read_pair
 
 CLASSES_FILE = "classes.yaml"
 
@@ -176,9 +176,7 @@ class FolderSegmentation(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        mask = read_mask(mask_path)
-        image = read_image_like(image_path, mask.shape)
-        check_same_size(image, mask, image_path, mask_path)
+        image, mask = read_pair(image_path, mask_path)
         if mask.ndim == 3:
             mask = self._ids_from_colours(mask, mask_path)
         if self.mask_values is not None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import IMAGE_EXTENSIONS, check_same_size, read_mask
+from ..io import IMAGE_EXTENSIONS
 from ..viz import default_palette
-from .base import PairedFiles, dataset_root, pair_masks, read_image_like
+from .base import PairedFiles, dataset_root, pair_masks, read_pair
 
 SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 
@@ -64,13 +64,11 @@ class RoboflowSegmentation(PairedFiles):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        mask = read_mask(mask_path)
+        image, mask = read_pair(image_path, mask_path)
         if mask.ndim == 3:  # some exports save the values in all three channels
             if not (mask == mask[..., :1]).all():
                 raise ValueError(f"{mask_path}: a colour mask; Roboflow's hold pixel values")
             mask = mask[..., 0]
-        image = read_image_like(image_path, mask.shape)
-        check_same_size(image, mask, image_path, mask_path)
         bad = (mask >= self.num_classes) & (mask != 255)
         if bad.any():
             raise ValueError(f"{mask_path}: values {sorted(np.unique(mask[bad]).tolist())[:10]} "

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..io import IMAGE_EXTENSIONS, check_same_size, read_mask
+from ..io import IMAGE_EXTENSIONS
 from ..viz import default_palette
-from .base import PairedFiles, read_image_like
+from .base import PairedFiles, read_pair
 
 SPLIT_KEYS = {"train": "train", "val": "val", "valid": "val", "validation": "val",
               "test": "test"}  # fmt: skip
@@ -140,13 +140,11 @@ class UltralyticsSegmentation(PairedFiles):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
-        mask = read_mask(mask_path)
+        image, mask = read_pair(image_path, mask_path)
         if mask.ndim == 3:
             if not (mask == mask[..., :1]).all():
                 raise ValueError(f"{mask_path}: a colour mask; Ultralytics masks hold class ids")
             mask = mask[..., 0]
-        image = read_image_like(image_path, mask.shape)
-        check_same_size(image, mask, image_path, mask_path)
         bad = (mask >= self.num_classes) & (mask != 255)
         if bad.any():
             raise ValueError(f"{mask_path}: ids {sorted(np.unique(mask[bad]).tolist())[:10]} are "

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..hub import VOC_CLASSES, VOC_PALETTE
-from ..io import check_same_size, read_mask
-from .base import SegmentationDataset, dataset_root, ids_from_colours, read_image_like
+from .base import SegmentationDataset, add_class, dataset_root, ids_from_colours, read_pair
 
 BOUNDARY_COLOUR = (224, 224, 192)  # VOC palette entry 255: the object boundaries (ignored)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -33,12 +32,7 @@ def read_labelmap(path: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
         colour = _colour(parts[1]) if len(parts) > 1 and parts[0] else None
         if colour is None:
             raise ValueError(f"{path}:{number}: {line!r} is not 'name:r,g,b:parts:actions'")
-        if colour in palette:
-            other = classes[palette.index(colour)]
-            raise ValueError(f"{path}:{number}: colour {colour} of {parts[0]!r} is also the "
-                             f"colour of {other!r}: give each class its own")  # fmt: skip
-        classes.append(parts[0])
-        palette.append(colour)
+        add_class(classes, palette, parts[0], colour, f"{path}:{number}")
     if not classes:
         raise ValueError(f"{path}: no classes in it")
     return classes, palette
@@ -110,9 +104,7 @@ class VOCSegmentation(SegmentationDataset):
         stem = self.ids[index]
         image_path = self._image_path(stem)
         mask_path = self.root / "SegmentationClass" / f"{stem}.png"
-        mask = read_mask(mask_path)
-        image = read_image_like(image_path, mask.shape)  # CVAT draws on the upright photo
-        check_same_size(image, mask, image_path, mask_path)
+        image, mask = read_pair(image_path, mask_path)  # CVAT draws on the upright photo
         if mask.ndim == 3:  # CVAT's colour masks
             mask = ids_from_colours(mask, self.palette, mask_path, {BOUNDARY_COLOUR: 255})
         bad = (mask >= self.num_classes) & (mask != 255)
