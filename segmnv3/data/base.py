@@ -129,6 +129,16 @@ def read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray
     return image, mask
 
 
+def single_channel(mask: np.ndarray, path: Path, kind: str) -> np.ndarray:
+    """A mask of values, which some exports save in all three channels; a real colour mask
+    is an error saying what the format's masks hold (``kind``)."""
+    if mask.ndim == 3:
+        if not (mask == mask[..., :1]).all():
+            raise ValueError(f"{path}: a colour mask; {kind}")
+        mask = mask[..., 0]
+    return mask
+
+
 def read_label_colors(path: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
     """Classes and colours of a ``label_colors.txt`` as CVAT's Cityscapes 1.0 and CamVid 1.0
     exports write it (``r g b name`` per line, through Datumaro). As Datumaro reads it, the

@@ -16,10 +16,6 @@ stored, as torchvision does.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +26,7 @@ from ..hub import VOC_CLASSES, VOC_PALETTE
 from ..io import check_same_size, read_image, read_mask, write_png
 from ..viz import default_palette
 from .base import SegmentationDataset, dataset_root, read_image_like
+from .coco_file import annotations_by_image, checked_image, classes_of, field, load_json
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 ROBOFLOW_SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
@@ -56,7 +53,6 @@ COCO_CATEGORIES = [
 
 # torchvision's 21-class protocol: background + the 20 VOC classes, by COCO category id.
 VOC_CATEGORY_IDS = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]
-log = logging.getLogger(__name__)
 TRAIN_MIN_AREA = 1000  # torchvision drops train images whose kept annotations cover <= this
 
 
@@ -119,8 +115,8 @@ class COCOSegmentation(SegmentationDataset):
         categories = categories or ("voc" if self.official else "all")
         if categories not in ("voc", "all"):
             raise ValueError(f"COCO categories {categories!r}; choose 'voc' or 'all'")
-        data, digest = _load_json(ann_file)
-        known = {c["id"]: c["name"] for c in _classes_of(data, ann_file)}
+        data, digest = load_json(ann_file)
+        known = {c["id"]: c["name"] for c in classes_of(data, ann_file)}
         if categories == "voc":
             ids, self.classes, self.palette = VOC_CATEGORY_IDS, VOC_CLASSES, VOC_PALETTE
             self.cat_to_class = {cat: i for i, cat in enumerate(ids) if cat != 0}
@@ -129,14 +125,14 @@ class COCOSegmentation(SegmentationDataset):
             self.palette = default_palette(len(self.classes))
             self.cat_to_class = {cat: i for i, cat in enumerate(sorted(known), 1)}
         self.num_classes = len(self.classes)
-        infos = [_checked_image(info, ann_file) for info in data["images"]]
-        by_image = _annotations_by_image(data["annotations"], known, self.cat_to_class,
+        infos = [checked_image(info, ann_file) for info in data["images"]]
+        by_image = annotations_by_image(data["annotations"], known, self.cat_to_class,
                                          {i["id"]: i for i in infos}, ann_file)  # fmt: skip
         drop_small = self.official and split == "train"
         self.images = []
         for info in sorted(infos, key=lambda i: i["id"]):
             anns = by_image.get(info["id"], [])
-            if drop_small and sum(_field(a, "area", ann_file) for a in anns) <= TRAIN_MIN_AREA:
+            if drop_small and sum(field(a, "area", ann_file) for a in anns) <= TRAIN_MIN_AREA:
                 continue
             self.images.append((info, anns))
         if not self.images:
@@ -211,107 +207,3 @@ class COCOSegmentation(SegmentationDataset):
         if cached is not None:
             write_png(cached, mask)
         return image, mask
-
-
-def _load_json(path: Path) -> tuple[dict, str]:
-    """The parsed annotation file and the SHA-256 of its bytes."""
-    if not path.is_file():
-        raise FileNotFoundError(f"COCO: annotation file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a COCO instances file (not a JSON object)")
-    missing = [k for k in ("images", "annotations", "categories") if k not in data]
-    if missing:
-        raise ValueError(f"{path}: not a COCO instances file (missing {', '.join(missing)})")
-    return data, hashlib.sha256(raw).hexdigest()
-
-
-def _classes_of(data: dict, path: Path) -> list[dict]:
-    """The file's categories, less those that only group others (Roboflow's project entry:
-    the supercategory of the rest, with no annotation of its own)."""
-    cats = data["categories"]
-    used = {a.get("category_id") for a in data["annotations"]}
-    parents = {c.get("supercategory") for c in cats}
-    groups = [c for c in cats if c["name"] in parents and c["id"] not in used]
-    if groups:
-        log.info("%s: categories %s group the others and are not classes", path,
-                 [c["name"] for c in groups])  # fmt: skip
-    return [c for c in cats if c not in groups]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _field(entry: dict, key: str, path: Path, kind: str = "annotation"):
-    if key not in entry:
-        raise ValueError(f"{path}: {kind} {entry.get('id')!r} has no {key!r}")
-    return entry[key]
-
-
-def _checked_image(info: dict, path: Path) -> dict:
-    if not _is_int(info.get("id")):
-        raise ValueError(
-            f"{path}: image {info.get('file_name', '?')!r} has id {info.get('id')!r}; COCO image "
-            "ids are integers"
-        )
-    for key in ("file_name", "height", "width"):
-        value = _field(info, key, path, "image")
-        if key != "file_name" and (not _is_int(value) or value < 1):
-            raise ValueError(f"{path}: image {info['id']} has {key} {value!r}")
-    return info
-
-
-def _polygon_parts(segm: list) -> tuple[list, int]:
-    """The parts of a polygon segmentation with at least 3 points, and how many had fewer."""
-    kept = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
-    return kept, len(segm) - len(kept)
-
-
-def _check_rle_size(segm: dict, info: dict, aid, path) -> None:
-    expected = [info["height"], info["width"]]
-    if list(segm["size"]) != expected:
-        raise ValueError(f"{path}: annotation {aid} is an RLE of size {list(segm['size'])} "
-                         f"(height, width) on image {info['id']} of size {expected}")  # fmt: skip
-
-
-def _annotations_by_image(anns, known, cat_to_class, image_ids, path) -> dict[int, list[dict]]:
-    """The kept annotations of each image, checked: an error names the annotation and the
-    file. Polygon parts with fewer than 3 points cannot paint a pixel: they are skipped, and
-    the count is logged."""
-    by_image: dict[int, list[dict]] = defaultdict(list)
-    dropped_parts = dropped_anns = 0
-    for ann in anns:
-        aid = ann.get("id")
-        if _field(ann, "category_id", path) not in known:
-            raise ValueError(f"{path}: annotation {aid} has category_id {ann['category_id']}, "
-                             "which is not in the file's categories")  # fmt: skip
-        image_id = _field(ann, "image_id", path)
-        if not _is_int(image_id) or image_id not in image_ids:
-            raise ValueError(f"{path}: annotation {aid} has image_id {image_id!r}, which is "
-                             "not the id of an image in the file")  # fmt: skip
-        segm = _field(ann, "segmentation", path)
-        if isinstance(segm, list):
-            kept, dropped = _polygon_parts(segm)
-            dropped_parts += dropped
-            if not kept:
-                dropped_anns += 1
-                continue
-            ann = {**ann, "segmentation": kept} if dropped else ann
-        elif not (isinstance(segm, dict) and "counts" in segm and "size" in segm):
-            raise ValueError(f"{path}: annotation {aid} has a segmentation that is neither "
-                             "polygons nor RLE ({'counts', 'size'})")  # fmt: skip
-        else:
-            _check_rle_size(segm, image_ids[image_id], aid, path)
-        if ann["category_id"] in cat_to_class:
-            by_image[image_id].append(ann)
-    if dropped_parts:
-        log.warning(
-            "%s: skipped %d polygon parts with fewer than 3 points (%d annotations had no other "
-            "part and were skipped)", path, dropped_parts, dropped_anns
-        )  # fmt: skip
-    return by_image

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io import IMAGE_EXTENSIONS
 from ..viz import default_palette
-from .base import PairedFiles, dataset_root, pair_masks, read_pair
+from .base import PairedFiles, dataset_root, pair_masks, read_pair, single_channel
 
 SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 
@@ -65,10 +65,7 @@ class RoboflowSegmentation(PairedFiles):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
         image, mask = read_pair(image_path, mask_path)
-        if mask.ndim == 3:  # some exports save the values in all three channels
-            if not (mask == mask[..., :1]).all():
-                raise ValueError(f"{mask_path}: a colour mask; Roboflow's hold pixel values")
-            mask = mask[..., 0]
+        mask = single_channel(mask, mask_path, "Roboflow's hold pixel values")
         bad = (mask >= self.num_classes) & (mask != 255)
         if bad.any():
             raise ValueError(f"{mask_path}: values {sorted(np.unique(mask[bad]).tolist())[:10]} "

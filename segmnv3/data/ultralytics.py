@@ -23,7 +23,7 @@ import yaml
 
 from ..io import IMAGE_EXTENSIONS
 from ..viz import default_palette
-from .base import PairedFiles, read_pair
+from .base import PairedFiles, read_pair, single_channel
 
 SPLIT_KEYS = {"train": "train", "val": "val", "valid": "val", "validation": "val",
               "test": "test"}  # fmt: skip
@@ -141,10 +141,7 @@ class UltralyticsSegmentation(PairedFiles):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.images[index], self.masks[index]
         image, mask = read_pair(image_path, mask_path)
-        if mask.ndim == 3:
-            if not (mask == mask[..., :1]).all():
-                raise ValueError(f"{mask_path}: a colour mask; Ultralytics masks hold class ids")
-            mask = mask[..., 0]
+        mask = single_channel(mask, mask_path, "Ultralytics masks hold class ids")
         bad = (mask >= self.num_classes) & (mask != 255)
         if bad.any():
             raise ValueError(f"{mask_path}: ids {sorted(np.unique(mask[bad]).tolist())[:10]} are "

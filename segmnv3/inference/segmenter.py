@@ -19,15 +19,13 @@ from ..postprocess import upsample_argmax
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..viz import colorize, draw_legend, overlay
 from .backends import BACKENDS, Backend, TorchBackend, choose_backend
-from .mobile import ExecutorchBackend, read_card
 from .onnx import export_onnx, load_onnx_metadata
+from .phone import PHONE_SUFFIXES, RAW_VALUES, open_phone_file
 from .stream import stream_masks
-from .tflite import LiteRTBackend
 
 log = logging.getLogger(__name__)
 
 ImageLike = Any  # str | Path | np.ndarray | PIL.Image.Image
-MOBILE_SUFFIXES = (".pte", ".tflite")
 
 
 class Segmenter:
@@ -87,7 +85,7 @@ class Segmenter:
         exported to ONNX in memory for the ONNX runtimes. ``precision``: ``"auto"`` (bf16
         where the device computes it natively, else fp32), ``"fp32"`` or ``"bf16"``."""
         path = Path(path)
-        if path.suffix.lower() in MOBILE_SUFFIXES:
+        if path.suffix.lower() in PHONE_SUFFIXES:
             return cls.from_mobile(path, backend, batch_size=batch_size, num_threads=num_threads)
         dev = resolve_device(device)
         kind = choose_backend(backend, dev)
@@ -114,14 +112,8 @@ class Segmenter:
         """A phone's file (``.pte`` or ``.tflite``) run by its own runtime (ExecuTorch or
         LiteRT), as its card (``<file>.json``) describes it: each image is resized to the
         file's fixed input, and the labels come back at the image's own size."""
-        card, path = read_card(path), Path(path)
-        kind = "litert" if path.suffix.lower() == ".tflite" else "executorch"
-        if backend not in ("auto", kind):
-            raise ValueError(f"{path} is a phone file: it runs on backend {kind!r}")
-        runtime = LiteRTBackend if kind == "litert" else ExecutorchBackend
-        runner = runtime(path, card, num_threads)
-        # The backend takes raw 0…255 values and does the file's own input preparation.
-        raw = Preprocessing(None, (0.0, 0.0, 0.0), (1 / 255,) * 3)
+        runner, card = open_phone_file(path, backend, num_threads)
+        raw = RAW_VALUES
         return cls(runner, card["classes"], card["palette"], resize=raw.resize, mean=raw.mean,
                    std=raw.std, batch_size=batch_size)  # fmt: skip
 
