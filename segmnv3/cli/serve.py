@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest network input, after the model's resize")  # fmt: skip
     p.add_argument("--read-timeout", type=float, default=Limits.read_timeout,
                    help="seconds to receive a request's headers, and its body")  # fmt: skip
+    p.add_argument(
+        "--model-name",
+        default="segmnv3",
+        help="the model's name on the Open Inference Protocol routes (/v2/models/NAME)",
+    )
     p.add_argument("--allowed-hosts", nargs="+", metavar="HOST",
                    help="Host header values served (default: localhost names, and --host "
                    "when it is another address; '*' serves any)")  # fmt: skip
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> None:
                     args.max_input_pixels, args.read_timeout,
                     allowed_hosts(args.host, args.allowed_hosts))  # fmt: skip
     print(f"serving {seg.describe()} on http://{args.host}:{args.port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(seg, limits), host=args.host, port=args.port, log_level="warning",
+    app = create_app(seg, limits, args.model_name)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 http=timed_protocol(args.read_timeout))  # fmt: skip
 
 

@@ -4,7 +4,9 @@ peak memory."""
 
 from __future__ import annotations
 
+import json
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -52,15 +54,18 @@ def serving_load(
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     body = cv2.imencode(".png", cv2.cvtColor(sample_scene(*size), cv2.COLOR_RGB2BGR))[1].tobytes()
+    routes = {f"/v1 format={fmt}": (f"/v1/segment?format={fmt}", body, {}),
+              "/v2 binary BYTES": _v2_request(body)}  # fmt: skip
     try:
         _wait_until_up(url, server)
         rows = []
-        for n in clients:
-            rows.append(_level(url, body, n, requests, fmt, httpx))
-            r = rows[-1]
-            log(f"serving {size[1]}×{size[0]} PNG → format={fmt}, {n:>2} concurrent clients: "
-                f"{r['requests_per_s']:.1f} requests/s, p50 {r['p50_ms']:.0f} ms, p95 "
-                f"{r['p95_ms']:.0f} ms, statuses {r['statuses']}")  # fmt: skip
+        for n in clients:  # the two APIs in turns at each level: drift hits both alike
+            for api, route in routes.items():
+                rows.append({"api": api, **_level(url, route, n, requests, httpx)})
+                r = rows[-1]
+                log(f"serving {size[1]}×{size[0]} PNG → {api:<16}, {n:>2} concurrent clients: "
+                    f"{r['requests_per_s']:.1f} requests/s, p50 {r['p50_ms']:.0f} ms, p95 "
+                    f"{r['p95_ms']:.0f} ms, statuses {r['statuses']}")  # fmt: skip
         peak = _peak_mib(server.pid)
         log(f"server peak memory: {peak:.0f} MiB")
         return {"levels": rows, "server_peak_mib": round(peak, 1)}
@@ -84,13 +89,37 @@ def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 120) -> 
     raise TimeoutError(f"the server at {url} did not answer in {timeout} s")
 
 
-def _level(url: str, body: bytes, clients: int, requests: int, fmt: str, httpx) -> dict:
-    """One concurrency level: ``clients`` threads share ``requests`` POSTs."""
+def _v2_request(png: bytes) -> tuple[str, bytes, dict]:
+    """The Open Inference Protocol request tritonclient sends by default: the image as a
+    binary BYTES element after the JSON header, labels asked for in binary."""
+    element = struct.pack("<I", len(png)) + png
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "BYTES",
+                    "shape": [1],
+                    "parameters": {"binary_data_size": len(element)},
+                }
+            ],
+            "outputs": [{"name": "labels", "parameters": {"binary_data": True}}],
+        }
+    )
+    head_bytes = head.encode()
+    return ("/v2/models/segmnv3/infer", head_bytes + element,
+            {"Inference-Header-Content-Length": str(len(head_bytes))})  # fmt: skip
+
+
+def _level(url: str, route: tuple, clients: int, requests: int, httpx) -> dict:
+    """One concurrency level: ``clients`` threads share ``requests`` POSTs of ``route``
+    (path, body, headers)."""
+    path, body, headers = route
 
     def one(_):
         with httpx.Client(timeout=120) as client:
             t = time.perf_counter()
-            status = client.post(f"{url}/v1/segment?format={fmt}", content=body).status_code
+            status = client.post(f"{url}{path}", content=body, headers=headers).status_code
             return status, time.perf_counter() - t
 
     start = time.perf_counter()

@@ -39,7 +39,7 @@ from starlette.requests import ClientDisconnect
 
 from ..inference import Segmenter
 from ..io import check_complete, decode_image, encode_png
-from . import Limits
+from . import Limits, oip
 
 FORMATS = ("png", "json", "overlay")
 log = logging.getLogger(__name__)
@@ -57,8 +57,9 @@ class Rejected(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
-def create_app(segmenter: Segmenter, limits: Limits | None = None) -> FastAPI:
-    """The application serving ``segmenter``."""
+def create_app(segmenter: Segmenter, limits: Limits | None = None,
+               model_name: str = "segmnv3") -> FastAPI:  # fmt: skip
+    """The application serving ``segmenter`` (as ``model_name`` on the ``/v2`` routes)."""
     limits = limits or Limits()
     pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="segmnv3-infer")
     slots = threading.BoundedSemaphore(limits.workers + limits.queue)
@@ -84,23 +85,80 @@ def create_app(segmenter: Segmenter, limits: Limits | None = None) -> FastAPI:
     async def model() -> dict:
         return describe(segmenter, limits)
 
-    @app.post("/v1/segment")
-    async def segment(request: Request, format: str = "png", overlay: bool = False):
-        if format not in FORMATS:
-            raise Rejected(400, f"format {format!r}; choose one of {', '.join(FORMATS)}")
-        # The slot first: a request that would wait beyond the queue is refused unread.
+    async def limited(request: Request, work):
+        """``work(body)`` on the worker pool; the slot first: a request that would wait
+        beyond the queue is refused unread."""
         if not slots.acquire(blocking=False):
             raise Rejected(503, "busy: every worker and queue slot is taken; retry shortly",
                            {"Retry-After": "1", "Connection": "close"})  # fmt: skip
         try:
             data = await _read_in_time(request, limits)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pool, respond, segmenter, data, format, overlay,
-                                              limits)  # fmt: skip
+            return await asyncio.get_running_loop().run_in_executor(pool, work, data)
         finally:
             slots.release()
 
+    @app.post("/v1/segment")
+    async def segment(request: Request, format: str = "png", overlay: bool = False):
+        if format not in FORMATS:
+            raise Rejected(400, f"format {format!r}; choose one of {', '.join(FORMATS)}")
+        return await limited(request, lambda data: respond(segmenter, data, format, overlay,
+                                                           limits))  # fmt: skip
+
+    add_oip_routes(app, segmenter, limits, model_name, limited)
     return app
+
+
+def add_oip_routes(app: FastAPI, segmenter: Segmenter, limits: Limits, name: str, limited):
+    """The Open Inference Protocol v2 routes (:mod:`segmnv3.serve.oip`)."""
+
+    def known(model: str) -> None:
+        if model != name:
+            raise Rejected(404, f"no model {model!r} here; this server serves {name!r}")
+
+    @app.get("/v2")
+    async def v2_server() -> dict:
+        return oip.server_metadata()
+
+    @app.get("/v2/health/live")
+    @app.get("/v2/health/ready")
+    async def v2_health() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/v2/models/{model}")
+    async def v2_model(model: str) -> dict:
+        known(model)
+        return oip.model_metadata(name, segmenter.num_classes)
+
+    @app.get("/v2/models/{model}/ready")
+    async def v2_model_ready(model: str) -> Response:
+        known(model)
+        return Response(status_code=200)
+
+    @app.post("/v2/models/{model}/infer")
+    async def v2_infer(model: str, request: Request):
+        known(model)
+        header_length = request.headers.get(oip.HEADER_LENGTH)
+        return await limited(request, lambda data: infer_v2(segmenter, limits, name, data,
+                                                            header_length))  # fmt: skip
+
+
+def infer_v2(segmenter: Segmenter, limits: Limits, name: str, body: bytes, header_length):
+    """One ``/v2`` inference (runs on a worker thread)."""
+    try:
+        header, binary = oip.split_body(body, header_length)
+        kind, value = oip.parse_input(header, binary, limits.max_pixels)
+    except oip.OipError as exc:
+        raise Rejected(exc.status, str(exc)) from None
+    if kind == "encoded":
+        value = decode_upload(value, limits.max_pixels, segmenter.preprocessing.input_size,
+                              limits.max_input_pixels)  # fmt: skip
+    else:
+        h, w = segmenter.preprocessing.input_size(*value.shape[:2])
+        if h * w > limits.max_input_pixels:
+            raise Rejected(413, f"a {value.shape[1]}×{value.shape[0]} image becomes a {w}×{h} "
+                                f"network input, over the limit of {limits.max_input_pixels} "
+                                "pixels")  # fmt: skip
+    return oip.infer_response(name, header, segmenter.predict(value))
 
 
 def describe(segmenter: Segmenter, limits: Limits) -> dict:

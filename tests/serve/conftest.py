@@ -30,10 +30,12 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving an app on 127.0.0.1 in a thread, stopped on exit."""
 
-    def __init__(self, segmenter, limits=None, header_timeout: float = 30.0) -> None:
+    def __init__(self, segmenter, limits=None, header_timeout: float = 30.0,
+                 model_name: str = "segmnv3") -> None:  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(segmenter, limits), host="127.0.0.1", port=self.port,
+        app = create_app(segmenter, limits, model_name)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                 log_level="error", http=timed_protocol(header_timeout))  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
