@@ -31,6 +31,11 @@ BAD_INPUT = (
 )
 
 
+class SomeFailed(Exception):
+    """A batch job that finished but could not do every item (they were listed): exit 1,
+    this one line on stderr."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the tools' exit code for usage errors (2, one line)."""
 
@@ -97,6 +102,9 @@ def run_tool(
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SomeFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUG
     except BAD_INPUT as exc:
         return _one_line(_message(exc))
     except Exception:

@@ -3,6 +3,8 @@ ids and overlay videos out.
 
     segmnv3-predict --checkpoint runs/demo/best.pt photos/ --out masks/ --color --overlay
     segmnv3-predict --weights lraspp_mobilenet_v3_large.coco_with_voc_labels_v1 street.jpg --out m/
+    segmnv3-predict --checkpoint runs/demo/best.pt "survey/**/*.jpg" --out masks/ --ray local \
+        --actors 2 --resume
 
 Output names and the rules that keep inputs and earlier outputs safe are
 :mod:`segmnv3.inference.files`'s; ``--camera N`` writes ``<out>/cameraN.mp4``.
@@ -11,13 +13,16 @@ Output names and the rules that keep inputs and earlier outputs safe are
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..inference.files import output_kinds, plan_predictions, predict_files, video_summary
+from ..inference.ray import predict_on_ray
 from ..inference.stream import segment_video
 from .common import (
     ArgumentParser,
+    SomeFailed,
     add_model_source,
     add_runtime_options,
     positive_int,
@@ -39,15 +44,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", action="store_true", help="also write colour masks")
     p.add_argument("--overlay", action="store_true", help="also write overlays")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip inputs whose outputs are all written (an interrupted run again)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="predict on a Ray cluster (Ray Data): 'local' starts one here",
+    )
+    p.add_argument("--actors", type=positive_int, default=1, help="--ray: Segmenter actors")
+    p.add_argument("--cpus-per-actor", type=float, default=1.0)
+    p.add_argument("--gpus-per-actor", type=float, default=0.0)
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _plans(args: argparse.Namespace):
+    """The planned outputs; with ``--resume``, less the inputs whose outputs all exist."""
+    kinds = output_kinds(args.color, args.overlay, args.frames)
+    plans = plan_predictions(args.inputs, args.out, kinds, args.overwrite or args.resume)
+    if args.resume:
+        todo = [(p, plan) for p, plan in plans if not all(t.exists() for t in plan.values())]
+        print(f"--resume: {len(plans) - len(todo)} of {len(plans)} inputs already written")
+        plans = todo
+    return plans
+
+
+def _on_ray(args: argparse.Namespace, plans) -> list[Path]:
+    source = args.checkpoint or args.weights
+    start = time.perf_counter()
+    failures = predict_on_ray(plans, source, address=args.ray, actors=args.actors,
+                              cpus=args.cpus_per_actor, gpus=args.gpus_per_actor,
+                              backend=args.backend, precision=args.precision,
+                              num_threads=args.threads)  # fmt: skip
+    done = len(plans) - len(failures)
+    seconds = time.perf_counter() - start
+    print(f"ray: {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s), "
+          f"{args.actors} actor(s), {len(failures)} failed")  # fmt: skip
+    for path, reason in failures:
+        print(f"failed: {path}: {reason}")
+    if failures:
+        raise SomeFailed(f"{len(failures)} of {len(plans)} images failed (listed above)")
+    return [plan["mask"] for _, plan in plans]
 
 
 def run(args: argparse.Namespace) -> list[Path]:
     plans = None
     if args.inputs:  # names checked before the model loads: bad input fails in a second
-        kinds = output_kinds(args.color, args.overlay, args.frames)
-        plans = plan_predictions(args.inputs, args.out, kinds, args.overwrite)
+        plans = _plans(args)
+    if args.ray is not None:
+        if args.camera is not None or not args.inputs or args.weights:
+            raise ValueError("--ray predicts image inputs from a --checkpoint (no --camera)")
+        return _on_ray(args, plans)
     seg = segmenter_from_args(args)
     print(f"running {seg.describe()}")
     progress = show_progress(args.no_progress)

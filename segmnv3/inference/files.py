@@ -40,7 +40,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
         elif p.is_file():
             paths.append(p)
         else:
-            matches = sorted(Path(m) for m in glob.glob(item) if Path(m).is_file())
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
             if not matches:
                 raise FileNotFoundError(f"no such file, folder or glob match: {item}")
             paths += matches
