@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..device import openvino_precision
-from .int8 import float_hard_swish
+from .int8_graph import float_hard_swish
 from .onnx import check_threads, lowres_graph, read_proto
 from .precision import check_lowres_output, resolve_precision
 

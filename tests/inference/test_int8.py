@@ -3,7 +3,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from segmnv3.inference.int8 import float_hard_swish, uint8_hard_sigmoid
+from segmnv3.inference.int8_graph import float_hard_swish, uint8_hard_sigmoid
 from segmnv3.inference.onnx import ort_session
 
 
