@@ -98,7 +98,7 @@ def test_an_endless_body_stops_at_the_cap_and_keeps_nothing(tmp_path, cache, mon
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(hub.urllib.request, "urlopen", lambda url, timeout: Endless())
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", lambda url, timeout: Endless())
     with pytest.raises(ValueError, match=r"sent more than the 0.5 MB limit"):
         hub.weights_file(entry.name, progress=False)
     assert list(cache.iterdir()) == []
