@@ -16,6 +16,7 @@ import torch
 from ..device import cpu_features
 from ..inference import Segmenter, installed_backends
 from ..io import write_bytes_atomic
+from ..perf.batch import ray_batch
 from ..perf.deployed import end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.mobile import mobile_rows
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mobile", action="store_true",
                    help="phone files: ExecuTorch .pte fp32/int8 beside ONNX Runtime and OpenVINO "
                    "at 512x512 and 512x1024, 1 and 2 threads (needs --checkpoint)")  # fmt: skip
+    p.add_argument("--ray-images", type=positive_int, metavar="N",
+                   help="also batch prediction of N JPEGs (1024x512): one process against "
+                   "--ray local with 1 and 2 actors (needs --checkpoint)")  # fmt: skip
+    p.add_argument("--ray-turns", type=positive_int, default=1)
     p.add_argument("--memory", action="store_true",
                    help="also each runtime's peak memory for one 2048x1024 image")  # fmt: skip
     p.add_argument("--json", dest="json_path", help="write all figures to this JSON file")
@@ -91,6 +96,9 @@ def run(args: argparse.Namespace) -> dict:
             report["serving"] = serving_load(args.checkpoint, threads=args.threads)
         if args.mobile:
             report["mobile"] = mobile_rows(args.checkpoint, repeats=args.repeats)
+        if args.ray_images:
+            report["batch"] = ray_batch(args.checkpoint, args.ray_images, threads=args.threads,
+                                        turns=args.ray_turns)  # fmt: skip
     else:
         print(f"no {args.checkpoint}: end-to-end rows skipped (train the demo first)")
     report["postprocess_ms"] = label_upsampling()

@@ -17,8 +17,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..inference.files import output_kinds, plan_predictions, predict_files, video_summary
-from ..inference.ray import predict_on_ray
+from ..inference.files import (
+    is_uri,
+    output_kinds,
+    plan_outputs,
+    plan_predictions,
+    predict_files,
+    read_list_files,
+    video_summary,
+)
+from ..inference.ray import list_uris, predict_on_ray, start
 from ..inference.stream import segment_video
 from .common import (
     ArgumentParser,
@@ -34,7 +42,8 @@ from .common import (
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="predict_seg.py", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="*", help="image or video files, folders or glob patterns")
+    p.add_argument("inputs", nargs="*", help="image or video files, folders, glob patterns, "
+                   "list files (.txt, one per line), or with --ray object-store URIs")  # fmt: skip
     p.add_argument("--camera", type=int, metavar="N", help="segment camera N (Ctrl-C stops)")
     p.add_argument("--frames", action="store_true", help="videos: also a mask PNG per frame")
     p.add_argument("--max-frames", type=positive_int, help="videos: stop after N frames")
@@ -61,26 +70,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _uri_plans(args: argparse.Namespace, uris: list[str], kinds, overwrite: bool):
+    """Object-store inputs listed (on the cluster's side: it may hold the credentials),
+    planned by the local rules; ``file://`` ones are local files, never overwritten."""
+    start(args.ray, None)
+    filesystem, paths = list_uris(uris)
+    if filesystem.type_name == "local":
+        paths = [Path(p) for p in paths]
+    outputs = plan_outputs(paths, Path(args.out), kinds, overwrite)
+    return list(zip(paths, outputs, strict=True)), filesystem
+
+
 def _plans(args: argparse.Namespace):
-    """The planned outputs; with ``--resume``, less the inputs whose outputs all exist."""
+    """The planned outputs (and the object store's filesystem for URI inputs); with
+    ``--resume``, less the inputs whose outputs all exist."""
     kinds = output_kinds(args.color, args.overlay, args.frames)
-    plans = plan_predictions(args.inputs, args.out, kinds, args.overwrite or args.resume)
+    overwrite = args.overwrite or args.resume
+    inputs, filesystem = read_list_files(args.inputs), None
+    uris = [item for item in inputs if is_uri(item)] if args.ray is not None else []
+    if 0 < len(uris) < len(inputs):  # (without --ray, planning names a URI as the problem)
+        local = next(i for i in inputs if not is_uri(i))
+        raise ValueError(f"{uris[0]} is a URI and {local} is not: one run reads one "
+                         "filesystem")  # fmt: skip
+    if uris:
+        plans, filesystem = _uri_plans(args, uris, kinds, overwrite)
+    else:
+        plans = plan_predictions(inputs, args.out, kinds, overwrite)
     if args.resume:
         todo = [(p, plan) for p, plan in plans if not all(t.exists() for t in plan.values())]
         print(f"--resume: {len(plans) - len(todo)} of {len(plans)} inputs already written")
         plans = todo
-    return plans
+    return plans, filesystem
 
 
-def _on_ray(args: argparse.Namespace, plans) -> list[Path]:
+def _on_ray(args: argparse.Namespace, plans, filesystem) -> list[Path]:
     source = args.checkpoint or args.weights
-    start = time.perf_counter()
+    began = time.perf_counter()
     failures = predict_on_ray(plans, source, address=args.ray, actors=args.actors,
                               cpus=args.cpus_per_actor, gpus=args.gpus_per_actor,
+                              filesystem=filesystem, progress=not args.no_progress,
                               backend=args.backend, precision=args.precision,
                               num_threads=args.threads)  # fmt: skip
     done = len(plans) - len(failures)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     print(f"ray: {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s), "
           f"{args.actors} actor(s), {len(failures)} failed")  # fmt: skip
     for path, reason in failures:
@@ -91,13 +123,13 @@ def _on_ray(args: argparse.Namespace, plans) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> list[Path]:
-    plans = None
+    plans = filesystem = None
+    if args.ray is not None and (args.camera is not None or not args.inputs or args.weights):
+        raise ValueError("--ray predicts image inputs from a --checkpoint (no --camera)")
     if args.inputs:  # names checked before the model loads: bad input fails in a second
-        plans = _plans(args)
+        plans, filesystem = _plans(args)
     if args.ray is not None:
-        if args.camera is not None or not args.inputs or args.weights:
-            raise ValueError("--ray predicts image inputs from a --checkpoint (no --camera)")
-        return _on_ray(args, plans)
+        return _on_ray(args, plans, filesystem)
     seg = segmenter_from_args(args)
     print(f"running {seg.describe()}")
     progress = show_progress(args.no_progress)

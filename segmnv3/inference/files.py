@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from tqdm import tqdm
 
@@ -26,12 +27,45 @@ from ..io import IMAGE_EXTENSIONS, read_image, write_png
 from .segmenter import Segmenter
 from .stream import VIDEO_EXTENSIONS, check_video, segment_video
 
+LIST_SUFFIXES = (".txt", ".lst")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(item: str) -> bool:
+    """``s3://…``, ``gs://…``, ``file://…``: an input read through Ray Data's readers."""
+    return bool(_URI.match(str(item)))
+
+
+def read_list_files(inputs: Iterable[str]) -> list[str]:
+    """Inputs with each list file (``.txt``/``.lst``: one file, folder, glob or URI per line,
+    ``#`` comments and blank lines skipped; relative paths from the list's folder) replaced
+    by its lines."""
+    items: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if is_uri(item) or p.suffix.lower() not in LIST_SUFFIXES or not p.is_file():
+            items.append(str(item))
+            continue
+        try:
+            lines = p.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"list file {p}: cannot read it ({exc})") from None
+        named = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        if not named:
+            raise ValueError(f"list file {p} names no inputs (one path, folder, glob or URI "
+                             "per line)")  # fmt: skip
+        items += [x if is_uri(x) or Path(x).is_absolute() else str(p.parent / x) for x in named]
+    return items
+
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     """Files, folders (their images and videos, sorted) and glob patterns → paths."""
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
+        if is_uri(item):
+            raise ValueError(f"{item} is a URI: object-store inputs are read by Ray Data's "
+                             "readers, add --ray local|ADDRESS")  # fmt: skip
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.suffix.lower() in MEDIA_EXTENSIONS)
             if not found:
@@ -47,11 +81,12 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return list(dict.fromkeys(paths))  # a file named twice is predicted once
 
 
-def output_names(paths: Sequence[Path]) -> list[Path]:
+def output_names(paths: Sequence[PurePath]) -> list[PurePath]:
     """Each input's output name (relative, no suffix): its path under the inputs' deepest
-    common folder. Raises when two inputs would share a name."""
-    absolute = [p.resolve() for p in paths]
-    root = Path(os.path.commonpath([p.parent for p in absolute])) if absolute else Path()
+    common folder (local paths resolved first; ``PurePosixPath``s are object-store keys).
+    Raises when two inputs would share a name."""
+    absolute = [p.resolve() if isinstance(p, Path) else p for p in paths]
+    root = common_folder(absolute)
     names = [p.relative_to(root).with_suffix("") for p in absolute]
     seen: dict[Path, Path] = {}
     for path, name in zip(paths, names, strict=True):
@@ -64,13 +99,20 @@ def output_names(paths: Sequence[Path]) -> list[Path]:
     return names
 
 
+def common_folder(paths: Sequence[PurePath]) -> PurePath:
+    """The deepest folder holding every path (of one kind: local or object-store)."""
+    if not paths:
+        return Path()
+    return type(paths[0])(os.path.commonpath([str(p.parent) for p in paths]))
+
+
 def plan_outputs(
-    paths: Sequence[Path], out_dir: Path, kinds: Sequence[str], overwrite: bool
+    paths: Sequence[PurePath], out_dir: Path, kinds: Sequence[str], overwrite: bool
 ) -> list[dict[str, Path]]:
     """Per input, the file of each output kind (images: ``mask``, ``color``, ``overlay``;
     videos: ``video``, ``frames``), checked before anything is written: never an input,
     never an existing file unless ``overwrite``."""
-    inputs = {p.resolve() for p in paths}
+    inputs = {p.resolve() for p in paths if isinstance(p, Path)}
     plans = []
     for path, name in zip(paths, output_names(paths), strict=True):
         video = path.suffix.lower() in VIDEO_EXTENSIONS
@@ -92,7 +134,7 @@ VIDEO_KINDS = ("video", "frames")
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 
 
-def _output(out_dir: Path, name: Path, kind: str, suffix: str) -> Path:
+def _output(out_dir: Path, name: PurePath, kind: str, suffix: str) -> Path:
     if kind == "video":
         return out_dir / name.with_name(name.name + (".avi" if suffix == ".avi" else ".mp4"))
     if kind == "frames":
@@ -105,7 +147,7 @@ def plan_predictions(
     inputs: Iterable[str], out_dir: str | Path, kinds: Sequence[str], overwrite: bool = False
 ) -> list[tuple[Path, dict[str, Path]]]:
     """The inputs expanded, each with its planned outputs (see :func:`plan_outputs`)."""
-    paths = expand_inputs(inputs)
+    paths = expand_inputs(read_list_files(inputs))
     plans = list(zip(paths, plan_outputs(paths, Path(out_dir), kinds, overwrite), strict=True))
     for path, plan in plans:  # every video readable before any output is written
         if "video" in plan:

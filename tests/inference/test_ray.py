@@ -1,6 +1,12 @@
 """predict_seg.py --ray and segment_dataset on a local Ray cluster (2 CPUs, stopped at the
 end): the same masks, bit for bit and by the same names, as the one-process tool."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
 import cv2
 import pytest
 import ray
@@ -75,6 +81,101 @@ def test_segment_dataset_adds_labels(cluster, tree):
     assert len(rows) == 2
     for row, image in zip(rows, images, strict=True):
         assert row["labels"].shape == (48, 64) and (row["labels"] == seg.predict(image)).all()
+
+
+def _same_masks(first, second) -> int:
+    names = sorted(p.relative_to(first) for p in first.rglob("*.png"))
+    assert names == sorted(p.relative_to(second) for p in second.rglob("*.png"))
+    assert all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
+    return len(names)
+
+
+def test_file_uris_are_read_by_ray_data_with_the_local_rules(cluster, tree, capsys):
+    tmp, ckpt = tree
+    common = ["--checkpoint", str(ckpt), "--backend", "onnxruntime", "--no-progress"]
+    assert main([str(tmp / "in" / "**" / "*.png"), "--out", str(tmp / "u1"), *common]) == 0
+    uri = (tmp / "in").as_uri()  # a folder URI: listed recursively, like an object store prefix
+    assert main([uri, "--out", str(tmp / "u2"), *common, "--ray", "local"]) == 0
+    assert "ray: 6 images in" in capsys.readouterr().out
+    assert _same_masks(tmp / "u1", tmp / "u2") == 6
+    # never over an input: a PNG input whose mask would be itself
+    single = (tmp / "in" / "a").as_uri()
+    assert main([single, "--out", str(tmp / "in" / "a"), *common, "--ray", "local"]) == 2
+    assert "is an input file" in capsys.readouterr().err
+    assert main([uri, str(tmp / "in"), "--out", str(tmp / "u3"), *common, "--ray", "local"]) == 2
+    assert "is a URI and" in capsys.readouterr().err
+    assert main([uri, "--out", str(tmp / "u4"), *common]) == 2  # a URI needs --ray
+    assert "add --ray local|ADDRESS" in capsys.readouterr().err
+    missing = (tmp / "nowhere").as_uri()
+    assert main([missing, "--out", str(tmp / "u5"), *common, "--ray", "local"]) == 2
+    assert f"no such object or folder: {missing}" in capsys.readouterr().err
+
+
+def test_list_files_name_inputs_with_or_without_ray(cluster, tree, capsys):
+    tmp, ckpt = tree
+    listing = tmp / "inputs.txt"  # relative lines are from the list's folder
+    listing.write_text("# survey, day 1\nin/a/x1.png\n\nin/b/*.png\n")
+    common = ["--checkpoint", str(ckpt), "--backend", "onnxruntime", "--no-progress"]
+    assert main([str(listing), "--out", str(tmp / "l1"), *common]) == 0
+    written = sorted(p.relative_to(tmp / "l1") for p in (tmp / "l1").rglob("*.png"))
+    assert [str(p) for p in written] == ["a/x1.png", "b/x0.png", "b/x2.png"]
+    assert main([str(listing), "--out", str(tmp / "l2"), *common, "--ray", "local"]) == 0
+    assert _same_masks(tmp / "l1", tmp / "l2") == 3
+    empty = tmp / "empty.txt"
+    empty.write_text("# nothing\n")
+    assert main([str(empty), "--out", str(tmp / "l3"), *common]) == 2
+    assert f"list file {empty} names no inputs" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3(tree):
+    """A bucket on a local S3 server (moto), holding the tree's images under survey/."""
+    pytest.importorskip("moto")
+    from pyarrow import fs as pafs
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    keys = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        store = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http",
+                                  allow_bucket_creation=True, region="us-east-1")  # fmt: skip
+        for _ in range(100):  # the server is up within seconds
+            try:
+                store.create_dir("bucket")
+                break
+            except OSError:
+                time.sleep(0.1)
+        tmp, _ = tree
+        for f in (tmp / "in").rglob("x*.png"):
+            with store.open_output_stream(f"bucket/survey/{f.relative_to(tmp / 'in')}") as out:
+                out.write(f.read_bytes())
+        yield f"s3://bucket/survey?endpoint_override=127.0.0.1:{port}&scheme=http"
+    finally:
+        server.terminate()
+        server.wait(10)
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_s3_uris_give_the_masks_of_the_local_files(cluster, tree, s3, capsys):
+    tmp, ckpt = tree
+    common = ["--checkpoint", str(ckpt), "--backend", "onnxruntime", "--no-progress"]
+    assert main([str(tmp / "in" / "**" / "x*.png"), "--out", str(tmp / "s1"), *common]) == 0
+    assert main([s3, "--out", str(tmp / "s2"), *common, "--ray", "local", "--actors", "2"]) == 0
+    assert "ray: 6 images in" in capsys.readouterr().out
+    assert _same_masks(tmp / "s1", tmp / "s2") == 6
+    assert main([s3, "--out", str(tmp / "s2"), *common, "--ray", "local", "--resume"]) == 0
+    assert "--resume: 6 of 6 inputs already written" in capsys.readouterr().out
 
 
 def test_ray_refuses_videos_and_names_a_missing_ray(tree, monkeypatch):

@@ -53,3 +53,14 @@ def test_bench_tool_options_parse():
                                       "--sizes", "64x96", "--video-frames", "10"])  # fmt: skip
     assert args.skip_table and args.skip_video and args.serve and args.memory
     assert args.sizes == [(64, 96)] and args.video_frames == 10
+
+
+def test_batch_survey_is_nested_jpegs_of_the_size(tmp_path):
+    import cv2
+
+    from segmnv3.perf.batch import write_survey
+
+    write_survey(tmp_path, images=10, size=(32, 48), folders=4)
+    files = sorted(tmp_path.rglob("*.jpg"))
+    assert len(files) == 10 and len({f.parent for f in files}) == 4
+    assert cv2.imread(str(files[0])).shape == (32, 48, 3)
