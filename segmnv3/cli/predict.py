@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="predict on a Ray cluster (Ray Data): 'local' starts one here",
+        help="predict on a Ray cluster (Ray Data): 'local' starts one here, 'auto' joins the "
+        "cluster of this machine, or the head's host:port",
     )
     p.add_argument("--actors", type=positive_int, default=1, help="--ray: Segmenter actors")
     p.add_argument("--cpus-per-actor", type=float, default=1.0)

@@ -23,8 +23,10 @@ from ..inference.mobile import (
     lower_executorch,
     make_card,
     quantize_pt2e,
+    require,
 )
-from ..inference.tflite import LiteRTBackend, convert_tflite, delegate_report
+from ..inference.mobile_layers import Bound, by_op, float_ops, named_failure
+from ..inference.tflite import LITERT_EXTRA, LiteRTBackend, convert_tflite, delegate_report
 from ..io import write_bytes_atomic
 from ..metrics import ConfusionMatrix
 from ..postprocess import upsample_argmax
@@ -58,13 +60,46 @@ SUFFIXES = {"executorch": ".pte", "tflite": ".tflite"}
 NAMES = {"executorch": "an ExecuTorch", "tflite": "a LiteRT"}
 
 
-def _lower(fmt: str, module, example) -> tuple[bytes, PhoneBackend, list[str]]:
-    """The file's bytes, a backend running them, and the compute left outside XNNPACK."""
+def _require(fmt: str) -> None:
     if fmt == "executorch":
-        data, outside = lower_executorch(module, example)
-        return data, ExecutorchBackend, outside
-    data = convert_tflite(module, example)
-    return data, LiteRTBackend, []
+        require("executorch", "ExecuTorch")
+    else:
+        require("litert_torch", "litert-torch (LiteRT's converter)", LITERT_EXTRA)
+        require("ai_edge_litert", "LiteRT (ai-edge-litert)", LITERT_EXTRA)
+
+
+def _convert(fmt: str, module, example) -> tuple[bytes, list[str]]:
+    if fmt == "executorch":
+        return lower_executorch(module, example)
+    return convert_tflite(module, example), []
+
+
+def _step(fmt: str, precision: str):
+    """What is tried on each submodule to find the one that fails alone."""
+    if precision == "int8":
+        return lambda m, a, k: _convert(fmt, quantize_pt2e(Bound(m, k), a, [a]), a)
+    return lambda m, a, k: _convert(fmt, Bound(m, k), a)
+
+
+def _named(what: str, graph, step, run, log):
+    """``run()``; when the exporter fails, an error naming the layer that fails alone."""
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001  (the exporters raise anything)
+        log(f"{what} failed ({type(exc).__name__}): trying each layer alone to name it…")
+        raise named_failure(what, graph, (graph.example(),), step, exc) from exc
+
+
+def _lower(fmt: str, graph, module, precision: str, log) -> tuple[bytes, PhoneBackend, list]:
+    """The file's bytes, a backend running them, and the compute left outside XNNPACK."""
+    _require(fmt)
+    what = (
+        f"{'lowering to ExecuTorch' if fmt == 'executorch' else 'converting to LiteRT'} "
+        f"({precision})"
+    )
+    data, outside = _named(what, graph, _step(fmt, precision),
+                           lambda: _convert(fmt, module, graph.example()), log)  # fmt: skip
+    return data, ExecutorchBackend if fmt == "executorch" else LiteRTBackend, outside
 
 
 def export_mobile(
@@ -115,8 +150,11 @@ def export_mobile(
     report["fp32"] = _export_one(fmt, loaded, graph, graph, "fp32", output, held_out, reference,
                                  log)  # fmt: skip
     if int8:
-        batches = (graph.feed(img) for img, _ in calibration)
-        quantized = quantize_pt2e(graph, graph.example(), batches)
+        _require(fmt)
+        batches = [graph.feed(img) for img, _ in calibration]
+        quantized = _named("quantizing (PT2E, XNNPACK quantizer)", graph,
+                           lambda m, a, k: quantize_pt2e(Bound(m, k), a, [a]),
+                           lambda: quantize_pt2e(graph, graph.example(), batches), log)  # fmt: skip
         report["int8"] = _export_one(fmt, loaded, graph, quantized, "int8", int8_path,
                                      held_out, reference, log)  # fmt: skip
     return report
@@ -126,8 +164,10 @@ def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference
     """Lower ``module``, run the file in ExecuTorch on ``held_out``, check it against
     PyTorch fp32's ``reference`` (labels, mIoU), and only then write it and its card."""
     example, (ref_labels, ref_miou) = graph.example(), reference
-    pte, runtime, outside = _lower(fmt, module, example)
+    pte, runtime, outside = _lower(fmt, graph, module, precision, log)
     checks: dict = {"outside_delegate": outside}
+    if precision == "int8":  # what the quantizer left in float, by layer
+        checks["float_ops"] = float_ops(module)
     p = loaded.preprocessing
     card = make_card(graph.spec, fmt=fmt, precision=precision, classes=loaded.classes,
                      palette=loaded.palette, mean=p.mean, std=p.std, checks=checks)  # fmt: skip
@@ -154,6 +194,9 @@ def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference
     log(f"wrote {path} ({len(pte) / 1e6:.1f} MB, {precision}) and {card_path(path).name}: "
         f"labels agree with PyTorch fp32 on {100 * agree:.2f} % of pixels of {len(held_out)} "
         f"images{scored}; {where}")  # fmt: skip
+    if checks.get("float_ops"):
+        log(f"  kept in float by the quantizer: {by_op(checks['float_ops'])} (by layer in the "
+            "card's checks.float_ops)")  # fmt: skip
     return {"file": str(path), "MB": round(len(pte) / 1e6, 2), **checks}
 
 

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+from .mobile_layers import left_out
 
 LAYOUTS, OUTPUTS = ("nhwc", "nchw"), ("logits", "labels")
 EXTRA = "segmnv3[mobile]"
@@ -179,39 +180,25 @@ def spec_of(card: dict) -> MobileSpec:
 # ExecuTorch ------------------------------------------------------------------------------
 
 
-def lower_executorch(graph: nn.Module, example: torch.Tensor) -> tuple[bytes, list[str]]:
-    """``graph`` (float, or PT2E-quantized) exported, lowered to XNNPACK and serialised; also
-    the compute nodes left outside the delegate, each with the layer it comes from."""
+def args_of(example) -> tuple:
+    return example if isinstance(example, tuple) else (example,)
+
+
+def lower_executorch(graph: nn.Module, example) -> tuple[bytes, list[str]]:
+    """``graph`` (float, or PT2E-quantized) exported on ``example`` (a tensor or a tuple),
+    lowered to XNNPACK and serialised; also the compute nodes left outside the delegate,
+    each with the layer it comes from."""
     require("executorch", "ExecuTorch")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = torch.export.export(graph, (example,))
+    program = torch.export.export(graph, args_of(example))
     lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     outside = left_out(lowered.exported_program().graph_module.graph)
     return lowered.to_executorch().buffer, outside
 
 
-# Nodes that move or view memory, not compute: outside the delegate they cost a copy at most.
-NOT_COMPUTE = ("getitem", "executorch_call_delegate", "alloc", "_to_dim_order_copy",
-               "as_strided_copy", "view_copy", "permute_copy", "_clone_dim_order")  # fmt: skip
-
-
-def left_out(graph) -> list[str]:
-    """``op (layer)`` for each compute node outside the delegate."""
-    names = []
-    for node in graph.nodes:
-        target = str(node.target)
-        if node.op != "call_function" or any(t in target for t in NOT_COMPUTE):
-            continue
-        op = getattr(node.target, "__name__", target).removesuffix(".default")
-        stack = node.meta.get("nn_module_stack") or {}
-        layer = next(reversed(stack.values()))[0] if stack else ""
-        names.append(f"{op} ({layer or 'the graph around the model'})")
-    return names
-
-
-def quantize_pt2e(graph: nn.Module, example: torch.Tensor, batches: Iterable[torch.Tensor]):
+def quantize_pt2e(graph: nn.Module, example, batches: Iterable):
     """Static int8 by PT2E: XNNPACK's quantizer, per-channel symmetric weights, observers
     calibrated on ``batches``."""
     require("executorch", "ExecuTorch")
@@ -223,11 +210,11 @@ def quantize_pt2e(graph: nn.Module, example: torch.Tensor, batches: Iterable[tor
 
     quantizer = XNNPACKQuantizer()
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
-    captured = torch.export.export(graph, (example,)).module()
+    captured = torch.export.export(graph, args_of(example)).module()
     prepared = prepare_pt2e(captured, quantizer)
     with torch.no_grad():
         for batch in batches:
-            prepared(batch)
+            prepared(*args_of(batch))
     return convert_pt2e(prepared)
 
 

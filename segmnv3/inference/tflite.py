@@ -11,17 +11,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .mobile import PhoneBackend, require
+from .mobile import PhoneBackend, args_of, require
 
 LITERT_EXTRA = "segmnv3[litert]"  # not in .[dev]: see pyproject.toml
 
 
-def convert_tflite(graph: nn.Module, example: torch.Tensor) -> bytes:
-    """``graph`` converted by litert-torch to a .tflite flatbuffer."""
+def convert_tflite(graph: nn.Module, example) -> bytes:
+    """``graph`` converted by litert-torch on ``example`` (a tensor or a tuple) to a .tflite
+    flatbuffer."""
     require("litert_torch", "litert-torch (LiteRT's converter)", LITERT_EXTRA)
     import litert_torch
 
-    edge = litert_torch.convert(graph.eval(), (example,))
+    edge = litert_torch.convert(graph.eval(), args_of(example))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.tflite"
         edge.export(str(path))

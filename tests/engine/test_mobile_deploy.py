@@ -51,6 +51,10 @@ def test_files_cards_and_checks(exported):
     assert abs(report["int8"]["mIoU"] - report["int8"]["fp32_pytorch_mIoU"]) <= 0.5
     assert report["int8"]["MB"] < 0.5 * report["fp32"]["MB"]
     assert "every compute node in the XNNPACK delegate" in lines[0]
+    kept = read_card(tmp / "m.int8.pte")["checks"]["float_ops"]  # the quantizer's float ops
+    assert any(k.startswith("hardswish (model.backbone.") and "(Hardswish)" in k for k in kept)
+    assert any(line.startswith("  kept in float by the quantizer: ") and "hardswish ×" in line
+               for line in lines)  # fmt: skip
 
 
 def test_segmenter_runs_the_file_like_pytorch(exported):
