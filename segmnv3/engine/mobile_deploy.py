@@ -25,8 +25,15 @@ from ..inference.mobile import (
     quantize_pt2e,
     require,
 )
-from ..inference.mobile_layers import Bound, by_op, float_ops, named_failure
-from ..inference.tflite import LITERT_EXTRA, LiteRTBackend, convert_tflite, delegate_report
+from ..inference.mobile_layers import Bound, by_op, named_failure
+from ..inference.tflite import (
+    LITERT_EXTRA,
+    LiteRTBackend,
+    convert_tflite,
+    convert_tflite_int8,
+    delegate_report,
+    float_tensors,
+)
 from ..io import write_bytes_atomic
 from ..metrics import ConfusionMatrix
 from ..postprocess import upsample_argmax
@@ -68,16 +75,22 @@ def _require(fmt: str) -> None:
         require("ai_edge_litert", "LiteRT (ai-edge-litert)", LITERT_EXTRA)
 
 
-def _convert(fmt: str, module, example) -> tuple[bytes, list[str]]:
+def _convert(fmt: str, module, example, batches=None) -> tuple[bytes, list[str]]:
+    """The file's bytes and the compute left outside XNNPACK. ExecuTorch int8 takes the
+    PT2E-quantized module; LiteRT int8 the float one and its calibration ``batches``."""
     if fmt == "executorch":
         return lower_executorch(module, example)
+    if batches is not None:
+        return convert_tflite_int8(module, example, batches), []
     return convert_tflite(module, example), []
 
 
 def _step(fmt: str, precision: str):
     """What is tried on each submodule to find the one that fails alone."""
-    if precision == "int8":
+    if precision == "int8" and fmt == "executorch":
         return lambda m, a, k: _convert(fmt, quantize_pt2e(Bound(m, k), a, [a]), a)
+    if precision == "int8":
+        return lambda m, a, k: _convert(fmt, Bound(m, k), a, [a])
     return lambda m, a, k: _convert(fmt, Bound(m, k), a)
 
 
@@ -90,7 +103,8 @@ def _named(what: str, graph, step, run, log):
         raise named_failure(what, graph, (graph.example(),), step, exc) from exc
 
 
-def _lower(fmt: str, graph, module, precision: str, log) -> tuple[bytes, PhoneBackend, list]:
+def _lower(fmt: str, graph, module, precision: str, log,
+           batches=None) -> tuple[bytes, PhoneBackend, list]:  # fmt: skip
     """The file's bytes, a backend running them, and the compute left outside XNNPACK."""
     _require(fmt)
     what = (
@@ -98,7 +112,8 @@ def _lower(fmt: str, graph, module, precision: str, log) -> tuple[bytes, PhoneBa
         f"({precision})"
     )
     data, outside = _named(what, graph, _step(fmt, precision),
-                           lambda: _convert(fmt, module, graph.example()), log)  # fmt: skip
+                           lambda: _convert(fmt, module, graph.example(), batches),
+                           log)  # fmt: skip
     return data, ExecutorchBackend if fmt == "executorch" else LiteRTBackend, outside
 
 
@@ -118,17 +133,13 @@ def export_mobile(
     overwrite=False,
     log=print,
 ) -> dict:
-    """Write ``output`` (fp32) and with ``int8`` ``<stem>.int8.pte``, each with its card,
-    after running it in ExecuTorch against PyTorch on real images: fp32 labels agree on ≥
-    99.9 % of pixels; int8 keeps mIoU within 0.5 of fp32 on images calibration never saw."""
+    """Write ``output`` (fp32) and with ``int8`` ``<stem>.int8.pte``/``.int8.tflite``, each
+    with its card, after running it in its own runtime against PyTorch on real images: fp32
+    labels agree on ≥ 99.9 % of pixels; int8 keeps mIoU within 0.5 of fp32 on images
+    calibration never saw."""
     output, suffix = Path(output), SUFFIXES[fmt]
     if output.suffix != suffix:
         raise ValueError(f"--output {output}: {NAMES[fmt]} file ends in {suffix}")
-    if fmt == "tflite" and int8:
-        raise ValueError(
-            "--format tflite --int8: LiteRT int8 is not in this build (its XNNPACK delegate "
-            "rejects int8 HARD_SWISH); use --format executorch for int8"
-        )
     int8_path = output.with_name(output.stem + ".int8" + suffix)
     files = [output, card_path(output)] + [int8_path, card_path(int8_path)] * int8
     check_targets(files, checkpoint, overwrite)
@@ -150,24 +161,37 @@ def export_mobile(
     report["fp32"] = _export_one(fmt, loaded, graph, graph, "fp32", output, held_out, reference,
                                  log)  # fmt: skip
     if int8:
-        _require(fmt)
-        batches = [graph.feed(img) for img, _ in calibration]
-        quantized = _named("quantizing (PT2E, XNNPACK quantizer)", graph,
-                           lambda m, a, k: quantize_pt2e(Bound(m, k), a, [a]),
-                           lambda: quantize_pt2e(graph, graph.example(), batches), log)  # fmt: skip
-        report["int8"] = _export_one(fmt, loaded, graph, quantized, "int8", int8_path,
-                                     held_out, reference, log)  # fmt: skip
+        report["int8"] = _export_int8(fmt, loaded, graph, calibration, int8_path, held_out,
+                                      reference, log)  # fmt: skip
     return report
 
 
-def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference, log) -> dict:
-    """Lower ``module``, run the file in ExecuTorch on ``held_out``, check it against
+def _export_int8(fmt, loaded, graph, calibration, path, held_out, reference, log) -> dict:
+    """ExecuTorch: PT2E with the XNNPACK quantizer, then lowered. LiteRT: converted with its
+    activations split, then quantized by ai-edge-quantizer (see :mod:`..inference.tflite`)."""
+    _require(fmt)
+    batches = [graph.feed(img) for img, _ in calibration]
+    if fmt == "tflite":
+        return _export_one(fmt, loaded, graph, graph, "int8", path, held_out, reference, log,
+                           batches=batches)  # fmt: skip
+    kept: list[str] = []
+    quantized = _named("quantizing (PT2E, XNNPACK quantizer)", graph,
+                       lambda m, a, k: quantize_pt2e(Bound(m, k), a, [a]),
+                       lambda: quantize_pt2e(graph, graph.example(), batches, kept),
+                       log)  # fmt: skip
+    return _export_one(fmt, loaded, graph, quantized, "int8", path, held_out, reference, log,
+                       kept)  # fmt: skip
+
+
+def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference, log,
+                kept=None, batches=None) -> dict:  # fmt: skip
+    """Lower ``module``, run the file in its runtime on ``held_out``, check it against
     PyTorch fp32's ``reference`` (labels, mIoU), and only then write it and its card."""
     example, (ref_labels, ref_miou) = graph.example(), reference
-    pte, runtime, outside = _lower(fmt, graph, module, precision, log)
+    pte, runtime, outside = _lower(fmt, graph, module, precision, log, batches)
     checks: dict = {"outside_delegate": outside}
-    if precision == "int8":  # what the quantizer left in float, by layer
-        checks["float_ops"] = float_ops(module)
+    if kept is not None:  # what the quantizer left in float, by layer
+        checks["float_ops"] = kept
     p = loaded.preprocessing
     card = make_card(graph.spec, fmt=fmt, precision=precision, classes=loaded.classes,
                      palette=loaded.palette, mean=p.mean, std=p.std, checks=checks)  # fmt: skip
@@ -175,6 +199,9 @@ def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference
     if fmt == "tflite":
         partitions, ops = delegate_report(backend.interpreter)
         checks.update(xnnpack_partitions=partitions)
+        if precision == "int8":
+            checks["float_ops"] = float_tensors(backend.interpreter)
+        card["outputs"][0].update(backend.output_card())
         if partitions != 1:
             outside.append(f"{partitions} XNNPACK partitions: ops between them run outside")
     labels, miou = _score(backend.run, graph, held_out, len(loaded.classes))

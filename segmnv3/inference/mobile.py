@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
-from .mobile_layers import left_out
+from .mobile_layers import float_ops, left_out
 
 LAYOUTS, OUTPUTS = ("nhwc", "nchw"), ("logits", "labels")
 EXTRA = "segmnv3[mobile]"
@@ -147,7 +147,8 @@ def make_card(spec: MobileSpec, *, fmt: str, precision: str, classes, palette, m
 RUNTIMES_OF = {
     "executorch": lambda: {"executorch": version("executorch")},
     "tflite": lambda: {"litert-torch": version("litert-torch"),
-                       "ai-edge-litert": version("ai-edge-litert")},
+                       "ai-edge-litert": version("ai-edge-litert"),
+                       "ai-edge-quantizer": version("ai-edge-quantizer")},
 }  # fmt: skip
 
 
@@ -198,9 +199,9 @@ def lower_executorch(graph: nn.Module, example) -> tuple[bytes, list[str]]:
     return lowered.to_executorch().buffer, outside
 
 
-def quantize_pt2e(graph: nn.Module, example, batches: Iterable):
+def quantize_pt2e(graph: nn.Module, example, batches: Iterable, float_out: list | None = None):
     """Static int8 by PT2E: XNNPACK's quantizer, per-channel symmetric weights, observers
-    calibrated on ``batches``."""
+    calibrated on ``batches``; ``float_out`` gets the ops the quantizer left in float."""
     require("executorch", "ExecuTorch")
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -212,6 +213,8 @@ def quantize_pt2e(graph: nn.Module, example, batches: Iterable):
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
     captured = torch.export.export(graph, args_of(example)).module()
     prepared = prepare_pt2e(captured, quantizer)
+    if float_out is not None:
+        float_out += float_ops(prepared)
     with torch.no_grad():
         for batch in batches:
             prepared(*args_of(batch))

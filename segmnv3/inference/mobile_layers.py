@@ -12,10 +12,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# What moves or views memory (or is PT2E's own quantize/dequantize): not compute.
-_NOT_COMPUTE = ("getitem", "view", "permute", "reshape", "_to_copy", "clone", "contiguous",
-                "quantize_per", "dequantize_per", "choose_qparams", "expand", "unsqueeze",
-                "squeeze", "flatten", "t.default", "transpose", "detach")  # fmt: skip
+# What moves, views or casts memory, and what only checks it: not compute.
+_NOT_COMPUTE = ("getitem", "view", "permute", "reshape", "_to_copy", "to.", "clone",
+                "contiguous", "expand", "unsqueeze", "squeeze", "flatten", "t.default",
+                "transpose", "detach", "_assert")  # fmt: skip
 
 
 def layer_of(node) -> str:
@@ -47,18 +47,18 @@ def left_out(graph) -> list[str]:
     return names
 
 
-def float_ops(graph_module) -> list[str]:
-    """``op (layer)`` for each compute node of a PT2E-converted graph whose output is not
-    quantized: what runs in float inside an int8 file (grouped by op and layer)."""
+def float_ops(prepared) -> list[str]:
+    """``op (layer)`` for each compute node of a PT2E-prepared graph that the quantizer did
+    not annotate: what runs in float inside the int8 file (``×n`` when a layer has several)."""
     found: dict[str, int] = {}
-    for node in graph_module.graph.nodes:
+    for node in prepared.graph.nodes:
         target = str(node.target)
         if node.op != "call_function" or any(t in target for t in _NOT_COMPUTE):
             continue
-        if any("quantize_per" in str(u.target) and "dequantize" not in str(u.target)
-               for u in node.users):  # fmt: skip
+        annotation = node.meta.get("quantization_annotation")
+        if annotation is not None and getattr(annotation, "_annotated", False):
             continue
-        op = getattr(node.target, "__name__", target).removesuffix(".default")
+        op = getattr(node.target, "__name__", target).removesuffix(".default").rstrip("_")
         key = f"{op} ({layer_of(node)})"
         found[key] = found.get(key, 0) + 1
     return [k if n == 1 else f"{k} ×{n}" for k, n in found.items()]

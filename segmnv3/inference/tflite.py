@@ -1,19 +1,56 @@
 """LiteRT's ``.tflite`` (Android's standard runtime, XNNPACK on the CPU): conversion of the
-phone graph with litert-torch, and the backend that runs the file in ``ai_edge_litert``'s
-interpreter. The card and the graph are :mod:`segmnv3.inference.mobile`'s."""
+phone graph with litert-torch, static int8 with ai-edge-quantizer, and the backend that runs
+the file in ``ai_edge_litert``'s interpreter. The card and the graph are
+:mod:`segmnv3.inference.mobile`'s.
+
+int8: LiteRT's XNNPACK delegate has no int8 HARD_SWISH, so each one would split the graph
+(15 partitions, slower than fp32). Before converting, hardswish is written as
+``(x/6)·relu6(x+3)`` and the SE gates' hardsigmoid as ``relu6(x+3)/6`` — forms the converter
+does not fuse back — so every op is int8 in one XNNPACK partition. The float file is then
+quantized (int8 weights per channel, int8 activations from min/max over the calibration
+images) by ai-edge-quantizer, which works on the converted NHWC graph and adds no layout
+transposes.
+"""
 
 from __future__ import annotations
 
 import collections
+import copy
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .mobile import PhoneBackend, args_of, require
 
-LITERT_EXTRA = "segmnv3[litert]"  # not in .[dev]: see pyproject.toml
+LITERT_EXTRA = "segmnv3[litert]"
+
+
+class SplitHardswish(nn.Module):
+    """hardswish(x) as (x/6)·relu6(x+3): int8 ops XNNPACK runs, not fused back to HARD_SWISH."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * (1.0 / 6.0)) * F.relu6(x + 3.0)
+
+
+class SplitHardsigmoid(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+def split_activations(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with each ``nn.Hardswish``/``nn.Hardsigmoid`` written in int8 ops."""
+    model = copy.deepcopy(model)
+    swaps = {nn.Hardswish: SplitHardswish, nn.Hardsigmoid: SplitHardsigmoid}
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if type(child) in swaps:
+                setattr(parent, name, swaps[type(child)]())
+    return model
 
 
 def convert_tflite(graph: nn.Module, example) -> bytes:
@@ -27,6 +64,41 @@ def convert_tflite(graph: nn.Module, example) -> bytes:
         path = Path(tmp) / "m.tflite"
         edge.export(str(path))
         return path.read_bytes()
+
+
+def quantize_tflite(float_file: bytes, batches: Iterable[torch.Tensor]) -> bytes:
+    """Static int8 of a float .tflite by ai-edge-quantizer (int8 weights per channel, int8
+    activations from min/max over ``batches``: the graph's inputs)."""
+    require("ai_edge_quantizer", "ai-edge-quantizer (LiteRT's quantizer)", LITERT_EXTRA)
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer, recipe
+
+    ((signature, io),) = Interpreter(model_content=float_file).get_signature_list().items()
+    (name,) = io["inputs"]
+    q = quantizer.Quantizer(bytearray(float_file))
+    q.load_quantization_recipe(recipe.static_wi8_ai8())
+    calibration = q.calibrate({signature: [{name: b.numpy()} for b in batches]})
+    return bytes(q.quantize(calibration, enable_progress_bar=False,
+                            enable_progress_report=False).quantized_model)  # fmt: skip
+
+
+def convert_tflite_int8(graph: nn.Module, example, batches: Iterable) -> bytes:
+    """``graph`` with its activations split (:func:`split_activations`), converted, then
+    quantized on ``batches``."""
+    return quantize_tflite(convert_tflite(split_activations(graph), example), batches)
+
+
+def float_tensors(interpreter) -> list[str]:
+    """``OP (tensor)`` for each op of an int8 file whose output stays float (the input's
+    cast aside)."""
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    found = []
+    for op in interpreter._get_ops_details():
+        outs = [tensors[i] for i in op["outputs"] if i in tensors]
+        if op["op_name"] not in ("CAST", "DELEGATE") and any(
+                t["dtype"] == np.float32 for t in outs):  # fmt: skip
+            found.append(f"{op['op_name']} ({outs[0]['name'].rsplit('/', 1)[-1]})")
+    return found
 
 
 def delegate_report(interpreter) -> tuple[int, dict[str, int]]:
@@ -55,6 +127,19 @@ class LiteRTBackend(PhoneBackend):
         self.output = self.interpreter.get_output_details()[0]
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The file's output; int8 logits are dequantized with the output's scale."""
         self.interpreter.set_tensor(self.input["index"], x.numpy())
         self.interpreter.invoke()
-        return torch.from_numpy(self.interpreter.get_tensor(self.output["index"]).copy())
+        out = self.interpreter.get_tensor(self.output["index"])
+        scale, zero = self.output["quantization"]
+        if scale and self.spec.output == "logits":
+            return torch.from_numpy((out.astype(np.float32) - zero) * scale)
+        return torch.from_numpy(out.copy())
+
+    def output_card(self) -> dict:
+        """The output's dtype (and quantization) as the app gets it."""
+        entry = {"dtype": np.dtype(self.output["dtype"]).name}
+        scale, zero = self.output["quantization"]
+        if scale:
+            entry["quantization"] = {"scale": float(scale), "zero_point": int(zero)}
+        return entry

@@ -66,11 +66,12 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+        self.gate = nn.Hardsigmoid()  # a module, so that exports can swap it (no weights)
 
     def forward(self, x: Tensor) -> Tensor:
         scale = F.adaptive_avg_pool2d(x, 1)
         scale = torch.relu(self.fc1(scale))
-        scale = F.hardsigmoid(self.fc2(scale))
+        scale = self.gate(self.fc2(scale))
         return x * scale
 
 

@@ -1,14 +1,15 @@
-"""Phone files timed here: ExecuTorch's .pte (XNNPACK), fp32 and int8, beside ONNX Runtime
-fp32 and OpenVINO on the same network (low-resolution logits out) in one interleaved run,
-with file sizes and the runtime's peak memory. XNNPACK's x86 kernels are not a phone's:
-these figures are this CPU's.
+"""Phone files timed here: ExecuTorch's .pte and LiteRT's .tflite (both XNNPACK), fp32 and
+int8, beside ONNX Runtime fp32 and OpenVINO on the same network (low-resolution logits out)
+in one interleaved run, with file sizes and the runtime's peak memory. XNNPACK's x86 kernels
+are not a phone's: these figures are this CPU's. LiteRT rows need ``segmnv3[litert]``.
 
-``python -m segmnv3.perf.mobile FILE.pte`` runs the file once in a fresh process and prints
-its peak resident memory in MiB.
+``python -m segmnv3.perf.mobile FILE`` runs the file once in a fresh process and prints its
+peak resident memory in MiB.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -33,21 +34,46 @@ from ..timing import interleaved_latency
 from .deployed import peak_rss_mib, sample_scene
 
 
+def _litert() -> bool:
+    return all(importlib.util.find_spec(m) for m in ("litert_torch", "ai_edge_quantizer"))
+
+
 def _files(loaded, size) -> dict[str, tuple[bytes, dict]]:
-    """fp32 and int8 .pte of ``loaded`` at ``size``, with their cards (int8 calibrated on
-    sample scenes: speed does not depend on what they show)."""
+    """``"<runtime> <precision>"`` → the file of ``loaded`` at ``size`` and its card (int8
+    calibrated on sample scenes of the file's size: speed does not depend on what they
+    show)."""
+    from ..inference.tflite import convert_tflite, convert_tflite_int8
+
     p = loaded.preprocessing
     graph = MobileGraph(loaded.model.eval(), MobileSpec(size), p.mean, p.std)
     example = graph.example()
-    calib = [graph.feed(sample_scene(256, 512, i)) for i in range(2, 6)]
+    calib = [graph.feed(sample_scene(*size, i)) for i in range(2, 6)]
+    makers = {
+        "executorch fp32": lambda: lower_executorch(graph, example)[0],
+        "executorch int8": lambda: lower_executorch(quantize_pt2e(graph, example, calib), example)[
+            0
+        ],  # fmt: skip
+    }
+    if _litert():
+        makers["litert fp32"] = lambda: convert_tflite(graph, example)
+        makers["litert int8"] = lambda: convert_tflite_int8(graph, example, calib)
     out = {}
-    for precision in ("fp32", "int8"):
-        module = graph if precision == "fp32" else quantize_pt2e(graph, example, calib)
-        pte, _ = lower_executorch(module, example)
-        out[precision] = (pte, make_card(graph.spec, fmt="executorch", precision=precision,
-                                         classes=loaded.classes, palette=loaded.palette,
-                                         mean=p.mean, std=p.std, checks={}))  # fmt: skip
+    for name, make in makers.items():
+        runtime, precision = name.split()
+        fmt = "executorch" if runtime == "executorch" else "tflite"
+        out[name] = (make(), make_card(graph.spec, fmt=fmt, precision=precision,
+                                       classes=loaded.classes, palette=loaded.palette,
+                                       mean=p.mean, std=p.std, checks={}))  # fmt: skip
     return out
+
+
+def _backend(name: str, data: bytes, card: dict, threads: int):
+    if name.startswith("executorch"):
+        set_executorch_threads(threads)
+        return ExecutorchBackend(data, card)
+    from ..inference.tflite import LiteRTBackend
+
+    return LiteRTBackend(data, card, num_threads=threads)
 
 
 def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), repeats=6,
@@ -69,15 +95,14 @@ def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), rep
                                            backend=backend, num_threads=n)  # fmt: skip
                 run = seg.backend.lowres_logits
                 fns[f"{backend} {seg.precision}"] = lambda r=run, x=prepared: r(x)
-            set_executorch_threads(n)
-            for precision, (pte, card) in files.items():
-                et = ExecutorchBackend(pte, card)
-                x = as_input(image, et.spec, et.scale, et.shift)
-                fns[f"executorch {precision}"] = lambda e=et, x=x: e.run(x)
+            for name, (data, card) in files.items():
+                phone = _backend(name, data, card, n)
+                x = as_input(image, phone.spec, phone.scale, phone.shift)
+                fns[name] = lambda e=phone, x=x: e.run(x)
             times = interleaved_latency(fns, repeats)
             base = times["onnxruntime fp32"]
             for name, t in times.items():
-                mb = len(files[name.split()[1]][0]) / 1e6 if name.startswith("executorch") else None
+                mb = len(files[name][0]) / 1e6 if name in files else None
                 rows.append({"size": f"{w}x{h}", "threads": n, "path": name,
                              "ms": round(1000 * t, 1), "ratio_to_ort_fp32": round(t / base, 3),
                              "MB": None if mb is None else round(mb, 1)})  # fmt: skip
@@ -86,24 +111,20 @@ def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), rep
                     f"({t / base:.2f}× ONNX Runtime fp32)" + (f", {mb:.1f} MB" if mb else "")
                 )
         if memory:
-            for precision, (pte, _) in files.items():
-                rows.append(
-                    {
-                        "size": f"{w}x{h}",
-                        "path": f"executorch {precision}",
-                        "peak_memory_mib": _peak_memory(pte, files[precision][1]),
-                    }
-                )
-                log(f"peak memory of a process that runs the {precision} .pte once at {w}×{h}: "
-                    f"{rows[-1]['peak_memory_mib']:.0f} MiB")  # fmt: skip
+            for name, (data, card) in files.items():
+                peak = _peak_memory(data, card)
+                rows.append({"size": f"{w}x{h}", "path": name, "peak_memory_mib": peak})
+                log(f"peak memory of a process that runs the {name} file once at {w}×{h}: "
+                    f"{peak:.0f} MiB")  # fmt: skip
     return rows
 
 
-def _peak_memory(pte: bytes, card: dict) -> float:
+def _peak_memory(data: bytes, card: dict) -> float:
+    suffix = ".pte" if card["format"] == "executorch" else ".tflite"
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.pte"
-        path.write_bytes(pte)
-        Path(tmp, "m.pte.json").write_text(json.dumps(card))
+        path = Path(tmp) / f"m{suffix}"
+        path.write_bytes(data)
+        Path(tmp, f"m{suffix}.json").write_text(json.dumps(card))
         cmd = [sys.executable, "-m", "segmnv3.perf.mobile", str(path)]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
     return float(res.stdout.split()[-1])
