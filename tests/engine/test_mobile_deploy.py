@@ -186,3 +186,24 @@ def test_tflite_fp32_and_int8_run_in_litert(exported, tmp_path):
         assert (mine == reference).mean() >= floor, name
         low = _by_the_card(tmp_path / name, image)  # outside segmnv3: the card alone
         assert low.shape == low_reference.shape and (low == low_reference).mean() >= floor
+
+
+def test_pte_files_run_from_the_card_alone(exported):
+    """Each .pte run in ExecuTorch's own runtime the way an app would, from its card only."""
+    import cv2
+    from executorch.runtime import Runtime
+
+    tmp, ckpt, _, _ = exported
+    model = load_model(ckpt).model.eval()
+    image = next(scenes("val", 1, (70, 110), 3))[1]
+    for name, floor in (("m.pte", 0.999), ("m.int8.pte", 0.9)):
+        card = json.loads((tmp / f"{name}.json").read_text())
+        _, h, w, _ = card["input"]["shape"]
+        x = torch.from_numpy(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
+        program = Runtime.get().load_program((tmp / name).read_bytes())
+        logits = program.load_method("forward").execute([x])[0]
+        assert list(logits.shape) == card["outputs"][0]["shape"]
+        graph = MobileGraph(model, spec_of(card))
+        with torch.no_grad():
+            reference = graph(x)[0].argmax(0)
+        assert (logits[0].argmax(0) == reference).float().mean() >= floor, name
