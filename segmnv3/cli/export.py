@@ -1,9 +1,11 @@
-"""Export a checkpoint to ONNX or ExecuTorch (checked in its runtime), optionally with int8.
+"""Export a checkpoint to ONNX, ExecuTorch or LiteRT (checked in its runtime), optionally int8.
 
 segmnv3-export --checkpoint runs/demo/best.pt --format onnx --output model.onnx
 segmnv3-export --checkpoint runs/demo/best.pt --output model.onnx --int8 --calib dataset:val
 segmnv3-export --checkpoint runs/demo/best.pt --format executorch --size 512x1024 \
     --output model.pte --int8 --calib dataset:val
+segmnv3-export --checkpoint runs/demo/best.pt --format tflite --size 512x1024 \
+    --output model.tflite --int8 --calib dataset:val
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of low-resolution logits")  # fmt: skip
     p.add_argument("--name", help="weights: the name to share them under (default: run name)")
     p.add_argument("--license", default="", help="weights: the licence written in the card")
-    p.add_argument("--int8", action="store_true", help="also write <output>.int8.onnx")
+    p.add_argument("--int8", action="store_true", help="also write <stem>.int8.onnx/.pte/.tflite")
     p.add_argument("--calib", help="image folder, folder dataset, or dataset[:split]")
     p.add_argument("--int8-weight-bits", default="7", choices=("7", "8", "auto"),
                    help="int8 weights: 7 (default) is right on every x86 CPU; 8 only on CPUs "

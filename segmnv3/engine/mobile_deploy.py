@@ -197,7 +197,8 @@ def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference
                      palette=loaded.palette, mean=p.mean, std=p.std, checks=checks)  # fmt: skip
     backend = runtime(pte, card)
     if fmt == "tflite":
-        partitions, ops = delegate_report(backend.interpreter)
+        partitions, left = delegate_report(backend.interpreter)
+        outside += left
         checks.update(xnnpack_partitions=partitions)
         if precision == "int8":
             checks["float_ops"] = float_tensors(backend.interpreter)

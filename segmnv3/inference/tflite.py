@@ -14,7 +14,6 @@ transposes.
 
 from __future__ import annotations
 
-import collections
 import copy
 import tempfile
 from collections.abc import Iterable
@@ -97,17 +96,50 @@ def float_tensors(interpreter) -> list[str]:
         outs = [tensors[i] for i in op["outputs"] if i in tensors]
         if op["op_name"] not in ("CAST", "DELEGATE") and any(
                 t["dtype"] == np.float32 for t in outs):  # fmt: skip
-            found.append(f"{op['op_name']} ({outs[0]['name'].rsplit('/', 1)[-1]})")
+            found.append(f"{op['op_name']} ({_layer(outs[0]['name'])})")
     return found
 
 
-def delegate_report(interpreter) -> tuple[int, dict[str, int]]:
-    """The number of XNNPACK partitions and the op counts of the converted graph: one
-    partition means every op runs in the delegate; more mean ops between them run on
-    LiteRT's own kernels."""
-    ops = collections.Counter(o["op_name"] for o in interpreter._get_ops_details())
-    partitions = ops.pop("DELEGATE", 0)
-    return partitions, dict(ops)
+def delegate_report(interpreter) -> tuple[int, list[str]]:
+    """The number of XNNPACK partitions and ``OP (tensor)`` for each op left to LiteRT's own
+    kernels. An op is outside when it feeds a partition, reads a partition's output, or is
+    joined by a tensor to an op outside (delegated ops' tensors stay inside their
+    partition, but for its inputs and outputs)."""
+    ops = interpreter._get_ops_details()
+    delegates = [o for o in ops if o["op_name"] == "DELEGATE"]
+    d_in = {int(t) for o in delegates for t in o["inputs"]}
+    d_out = {int(t) for o in delegates for t in o["outputs"]}
+    plain = [o for o in ops if o["op_name"] != "DELEGATE"]
+    if not delegates:
+        outside = {o["index"] for o in plain}
+    else:
+        outside = {o["index"] for o in plain if d_in & set(map(int, o["outputs"]))
+                   or d_out & set(map(int, o["inputs"]))}  # fmt: skip
+    produced = {int(t): o["index"] for o in plain for t in o["outputs"]}
+    changed = True
+    while changed:  # tensors between two outside ops: both outside
+        changed = False
+        for o in plain:
+            ins = [produced.get(int(t)) for t in o["inputs"] if int(t) not in d_in | d_out]
+            if o["index"] not in outside and any(i in outside for i in ins if i is not None):
+                outside.add(o["index"])
+                changed = True
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return len(delegates), [
+        f"{o['op_name']} ({_layer(names.get(int(o['outputs'][0]), ''))})"
+        for o in plain if o["index"] in outside and o["op_name"] not in COPIES
+    ]  # fmt: skip
+
+
+COPIES = ("CAST",)  # the uint8 input's conversion to float: a copy, as on ExecuTorch
+
+
+def _layer(tensor_name: str) -> str:
+    """The layer a tensor comes from, as litert-torch names it (its last module scope)."""
+    last = tensor_name.rsplit("/", 1)[-1].split(";")[0]
+    if not last or last.endswith("MobileGraph"):
+        return "the graph around the model"
+    return last.rsplit(".", 1)[-1]
 
 
 class LiteRTBackend(PhoneBackend):

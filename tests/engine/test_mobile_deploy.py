@@ -207,3 +207,15 @@ def test_pte_files_run_from_the_card_alone(exported):
         with torch.no_grad():
             reference = graph(x)[0].argmax(0)
         assert (logits[0].argmax(0) == reference).float().mean() >= floor, name
+
+
+def test_tflite_labels_out_names_the_argmax_left_out(exported, tmp_path):
+    pytest.importorskip("litert_torch")
+    tmp, ckpt, _, _ = exported
+    report = export_mobile(ckpt, tmp_path / "l.tflite", fmt="tflite", size=SIZE,
+                           labels_out=True, calib=str(tmp / "data" / "val"), calib_count=2,
+                           log=lambda *_: None)  # fmt: skip
+    assert report["fp32"]["outside_delegate"] == ["ARG_MAX (the graph around the model)"]
+    assert report["fp32"]["label_agreement"] >= 0.999
+    card = read_card(tmp_path / "l.tflite")
+    assert card["outputs"][0]["name"] == "labels" and card["outputs"][0]["shape"] == [1, *SIZE]
