@@ -59,11 +59,15 @@ class Segmenter:
 
     @property
     def mean(self) -> list[float]:
-        return list(self.preprocessing.mean)
+        """The model's normalisation (a phone file's from its card: its runtime is fed raw
+        values and normalises inside the graph)."""
+        card = getattr(self.backend, "card", None)
+        return list(card["mean"] if card else self.preprocessing.mean)
 
     @property
     def std(self) -> list[float]:
-        return list(self.preprocessing.std)
+        card = getattr(self.backend, "card", None)
+        return list(card["std"] if card else self.preprocessing.std)
 
     @classmethod
     def from_checkpoint(

@@ -61,6 +61,8 @@ def test_segmenter_runs_the_file_like_pytorch(exported):
     tmp, ckpt, _, _ = exported
     seg = Segmenter.from_checkpoint(tmp / "m.pte")
     assert seg.backend_name == "executorch" and seg.precision == "fp32"
+    card = read_card(tmp / "m.pte")  # the model's normalisation, not the raw feed's
+    assert seg.mean == card["mean"] == [0.485, 0.456, 0.406] and seg.std == card["std"]
     model = load_model(ckpt).model.eval()
     graph = MobileGraph(model, spec_of(read_card(tmp / "m.pte")))
     for _, image, _, _ in scenes("val", 2, (90, 150), 3):  # another size: resized, then back

@@ -1,6 +1,7 @@
 """predict_seg.py --ray and segment_dataset on a local Ray cluster (2 CPUs, stopped at the
 end): the same masks, bit for bit and by the same names, as the one-process tool."""
 
+import faulthandler
 import os
 import socket
 import subprocess
@@ -16,6 +17,15 @@ from segmnv3 import Segmenter
 from segmnv3.cli.predict import main
 from segmnv3.config import load_config
 from segmnv3.data.synthetic import CLASSES, PALETTE, SyntheticSegmentation
+
+
+@pytest.fixture(autouse=True)
+def bounded():
+    """Each test is bounded to 4 minutes: a stuck Ray job ends the run with every thread's
+    traceback (faulthandler's watchdog works while Ray blocks in C), it does not hang CI."""
+    faulthandler.dump_traceback_later(240, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module")
