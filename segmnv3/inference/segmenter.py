@@ -58,16 +58,12 @@ class Segmenter:
         return self.preprocessing.resize
 
     @property
-    def mean(self) -> list[float]:
-        """The model's normalisation (a phone file's from its card: its runtime is fed raw
-        values and normalises inside the graph)."""
-        card = getattr(self.backend, "card", None)
-        return list(card["mean"] if card else self.preprocessing.mean)
+    def mean(self) -> list[float]:  # a phone file's from its card (its graph normalises)
+        return list(getattr(self.backend, "card", {}).get("mean", self.preprocessing.mean))
 
     @property
     def std(self) -> list[float]:
-        card = getattr(self.backend, "card", None)
-        return list(card["std"] if card else self.preprocessing.std)
+        return list(getattr(self.backend, "card", {}).get("std", self.preprocessing.std))
 
     @classmethod
     def from_checkpoint(
