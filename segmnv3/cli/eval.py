@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"--tta), {', '.join(BACKENDS)}")  # fmt: skip
     p.add_argument("--precision", default="fp32",
                    help=f"{', '.join(PRECISIONS)} (default fp32)")  # fmt: skip
-    p.add_argument("--onnx", help="score this exported model (fp32 or int8 .onnx) instead; "
-                   "--checkpoint still gives the config")  # fmt: skip
+    p.add_argument("--onnx", help="score this exported model (fp32 or int8 .onnx, or a phone's "
+                   ".pte/.tflite) instead; --checkpoint still gives the config")  # fmt: skip
     p.add_argument("--workers", type=int, help="overrides data.num_workers")
     p.add_argument("--json", dest="json_path", help="write the metrics to this JSON file")
     p.add_argument("--save-pred", help="write raw masks, colour masks and overlays here")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from ..checkpoint import LoadedModel, load_source
 from ..config import Config, load_config
 from ..device import resolve_device
 from ..inference import Segmenter
+from ..preprocess import Preprocessing
 from .builders import eval_dataset
 from .evaluation import EvalResult, PredictionWriter, evaluate
 
@@ -148,6 +151,20 @@ def _run_facts(res, tta_scales, slide, eval_resize) -> dict:
     }
 
 
+class _Renormalized:
+    """A runtime backend whose file takes another normalisation than the dataset's (a phone
+    file takes raw 0…255 values): each batch is turned from the dataset's into the file's."""
+
+    def __init__(self, backend, dataset: Preprocessing, wanted: Preprocessing) -> None:
+        self.backend = backend
+        values = (dataset.mean, dataset.std, wanted.mean, wanted.std)
+        d_mean, d_std, w_mean, w_std = (np.float32(v).reshape(1, 3, 1, 1) for v in values)
+        self.scale, self.shift = d_std / w_std, (d_mean - w_mean) / w_std
+
+    def lowres_logits(self, batch: np.ndarray):
+        return self.backend.lowres_logits(batch * self.scale + self.shift)
+
+
 def _scorer(loaded: LoadedModel, backend: str, precision: str, onnx, device: str):
     """What scores the images: the torch model itself (fp32, every mode), or a runtime
     backend as Segmenter builds it; and a description of what runs."""
@@ -157,6 +174,9 @@ def _scorer(loaded: LoadedModel, backend: str, precision: str, onnx, device: str
         seg = Segmenter.from_checkpoint(onnx, device, backend, precision)
         if seg.classes != list(loaded.classes):
             raise ValueError(f"{onnx} has other classes than {loaded.classes}")
+        if seg.preprocessing != replace(loaded.preprocessing, resize=seg.preprocessing.resize):
+            fed = _Renormalized(seg.backend, loaded.preprocessing, seg.preprocessing)
+            return fed, f"{seg.backend_name} {seg.precision}"
     else:
         seg = Segmenter.from_model(loaded.model, loaded.classes, loaded.palette, device=device,
                                    backend=backend, precision=precision)  # fmt: skip

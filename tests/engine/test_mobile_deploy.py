@@ -221,3 +221,19 @@ def test_tflite_labels_out_names_the_argmax_left_out(exported, tmp_path):
     assert report["fp32"]["label_agreement"] >= 0.999
     card = read_card(tmp_path / "l.tflite")
     assert card["outputs"][0]["name"] == "labels" and card["outputs"][0]["shape"] == [1, *SIZE]
+
+
+def test_eval_scores_the_phone_file_as_segmenter_runs_it(exported):
+    """eval_seg.py --onnx model.pte: the dataset's normalised images are turned back into
+    the raw values the file takes, so its labels are Segmenter's."""
+    from segmnv3.engine.evaluation import predict_labels
+    from segmnv3.engine.scoring import _scorer
+
+    tmp, ckpt, _, _ = exported
+    loaded = load_model(ckpt)
+    fed, runs = _scorer(loaded, "auto", "fp32", tmp / "m.pte", "cpu")
+    assert runs == "executorch fp32"
+    seg = Segmenter.from_checkpoint(tmp / "m.pte")
+    for _, image, _, _ in scenes("val", 2, (64, 128), 5):
+        batch = torch.from_numpy(loaded.preprocessing(image)[None])
+        assert (predict_labels(fed, batch)[0].numpy() == seg.predict(image)).all()
