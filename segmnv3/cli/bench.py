@@ -17,7 +17,7 @@ from ..device import cpu_features
 from ..inference import Segmenter, installed_backends
 from ..io import write_bytes_atomic
 from ..perf.batch import ray_batch
-from ..perf.deployed import end_to_end, peak_memory
+from ..perf.deployed import DEPLOYED_SUFFIXES, deployed_file, end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
 from ..perf.mobile import mobile_rows
 from ..perf.serving import serving_load
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint",
         default="runs/demo/best.pt",
-        help="model for the end-to-end rows on a sample scene (skipped if absent)",
+        help="model for the end-to-end rows on a sample scene (skipped if absent); an exported "
+        ".onnx/.pte/.tflite is timed as it ships, on its own runtime",
     )
     p.add_argument("--skip-video", action="store_true", help="no video frames/s rows")
     p.add_argument("--video-frames", type=positive_int, default=300)
@@ -86,7 +87,10 @@ def run(args: argparse.Namespace) -> dict:
             args.heads, args.sizes, repeats=args.repeats, threads=args.threads,
             int8=not args.no_int8,
         )  # fmt: skip
-    if Path(args.checkpoint).is_file():
+    if Path(args.checkpoint).suffix.lower() in DEPLOYED_SUFFIXES:  # the file that ships
+        report["deployed_file"] = deployed_file(args.checkpoint, args.sizes, args.threads,
+                                                args.repeats)  # fmt: skip
+    elif Path(args.checkpoint).is_file():
         report["end_to_end"] = end_to_end(args.checkpoint, args.sizes, threads=args.threads,
                                           repeats=args.repeats)  # fmt: skip
         if not args.skip_video:

@@ -68,6 +68,25 @@ def end_to_end(
     return rows
 
 
+DEPLOYED_SUFFIXES = (".onnx", ".pte", ".tflite")
+
+
+def deployed_file(path: str | Path, sizes=((512, 1024),), threads: int | None = None,
+                  repeats: int = 6, log=print) -> list[dict]:  # fmt: skip
+    """Median ms of ``Segmenter.predict`` through an exported file (.onnx, or a phone's
+    .pte/.tflite on its own runtime): exactly the file that ships, end to end."""
+    seg = Segmenter.from_checkpoint(path, num_threads=threads)
+    rows = []
+    for h, w in sizes:
+        image = sample_scene(h, w, 1)
+        t = interleaved_latency({"file": lambda i=image: seg.predict(i)}, repeats)["file"]
+        rows.append({"size": f"{w}x{h}", "path": f"{seg.backend_name} {seg.precision}",
+                     "file": str(path), "ms": round(1000 * t, 1)})  # fmt: skip
+        log(f"end to end, {Path(path).name} on {seg.backend_name} {seg.precision}, a sample "
+            f"scene {w}×{h}: {1000 * t:.1f} ms")  # fmt: skip
+    return rows
+
+
 def peak_memory(size=(1024, 2048), head: str = "lraspp", log=print) -> dict[str, float]:
     """Peak resident memory (MiB) of a fresh process that builds ``head`` (full tail, 21
     classes) on each runtime and precision and predicts one ``size`` image."""

@@ -237,3 +237,12 @@ def test_eval_scores_the_phone_file_as_segmenter_runs_it(exported):
     for _, image, _, _ in scenes("val", 2, (64, 128), 5):
         batch = torch.from_numpy(loaded.preprocessing(image)[None])
         assert (predict_labels(fed, batch)[0].numpy() == seg.predict(image)).all()
+
+
+def test_bench_times_the_file_that_ships(exported):
+    from segmnv3.perf.deployed import deployed_file
+
+    tmp, _, _, _ = exported
+    rows = deployed_file(tmp / "m.int8.pte", sizes=((64, 128),), repeats=1, log=lambda *_: None)
+    assert [(r["path"], r["size"]) for r in rows] == [("executorch int8", "128x64")]
+    assert rows[0]["ms"] > 0
