@@ -50,7 +50,7 @@ def read_list_files(inputs: Iterable[str]) -> list[str]:
             lines = p.read_text().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"list file {p}: cannot read it ({exc})") from None
-        named = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        named = [x for x in (line.strip() for line in lines) if x and not x.startswith("#")]
         if not named:
             raise ValueError(f"list file {p} names no inputs (one path, folder, glob or URI "
                              "per line)")  # fmt: skip
