@@ -26,7 +26,7 @@ from ..inference.files import (
     read_list_files,
     video_summary,
 )
-from ..inference.ray import list_uris, predict_on_ray, start
+from ..inference.ray import list_uris, predict_on_ray
 from ..inference.stream import segment_video
 from .common import (
     ArgumentParser,
@@ -72,9 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _uri_plans(args: argparse.Namespace, uris: list[str], kinds, overwrite: bool):
-    """Object-store inputs listed (on the cluster's side: it may hold the credentials),
-    planned by the local rules; ``file://`` ones are local files, never overwritten."""
-    start(args.ray, None)
+    """Object-store inputs listed here and planned by the local rules (``file://`` ones are
+    local files, never overwritten); the cluster reads their bytes."""
     filesystem, paths = list_uris(uris)
     if filesystem.type_name == "local":
         paths = [Path(p) for p in paths]
