@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="phone formats: the app passes ImageNet-normalised float32 (default: raw "
                    "uint8 RGB, normalised in the graph)")  # fmt: skip
     p.add_argument("--labels-out", action="store_true",
-                   help="phone formats: labels at the input size (uint8, argmax in the graph) "
-                   "instead of low-resolution logits")  # fmt: skip
+                   help="phone formats: class ids at the input size (upsampling and argmax in "
+                   "the graph; uint8, int8 on ExecuTorch) instead of low-resolution "
+                   "logits")  # fmt: skip
     p.add_argument("--name", help="weights: the name to share them under (default: run name)")
     p.add_argument("--license", default="", help="weights: the licence written in the card")
     p.add_argument("--int8", action="store_true", help="also write <stem>.int8.onnx/.pte/.tflite")

@@ -1,6 +1,6 @@
 """Exports for phones, checked in their own runtime before they are written: ExecuTorch's
-``.pte`` (XNNPACK), fp32 and static int8 calibrated on real images (``export_seg.py
---format executorch``), and LiteRT's ``.tflite`` (``--format tflite``, fp32)."""
+``.pte`` (XNNPACK, ``export_seg.py --format executorch``) and LiteRT's ``.tflite``
+(``--format tflite``), each fp32 and static int8 calibrated on real images."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ FP32_AGREEMENT, INT8_MIOU_DROP = 0.999, 0.5  # the checks a file must pass to be
 
 
 def _labels(out: torch.Tensor, spec: MobileSpec) -> np.ndarray:
-    if spec.output == "labels":
-        return out[0].numpy()
+    """Class ids at the file's size of a 1×H×W labels output or of 1×K×h×w logits."""
+    if out.ndim == 3:
+        return out[0].numpy().astype(np.uint8, copy=False)
     return upsample_argmax(out, spec.size)[0].numpy()
 
 
@@ -147,7 +148,7 @@ def export_mobile(
     model = loaded.model.eval().float()
     spec = MobileSpec(check_size(size, model.backbone.output_stride), layout, normalized,
                       "labels" if labels_out else "logits")  # fmt: skip
-    graph = MobileGraph(model, spec, loaded.preprocessing.mean, loaded.preprocessing.std)
+    graph = MobileGraph(model, spec, loaded.preprocessing.mean, loaded.preprocessing.std, fmt)
     items = calibration_items(calib, loaded.config, 2 * calib_count, loaded.classes)
     calibration, held_out = items[:calib_count], items[calib_count:]
     if int8 and not any(mask is not None for _, mask in held_out):
@@ -156,7 +157,8 @@ def export_mobile(
                          "images")  # fmt: skip
     held_out = held_out or items  # fp32 alone: every image checks it
     with torch.no_grad():
-        reference = _score(graph.eval(), graph, held_out, len(loaded.classes))
+        # PyTorch fp32's labels: the logits bilinearly upsampled, then their argmax
+        reference = _score(graph.eval().logits, graph, held_out, len(loaded.classes))
     report: dict = {"size": list(spec.size), "images_checked": len(held_out)}
     report["fp32"] = _export_one(fmt, loaded, graph, graph, "fp32", output, held_out, reference,
                                  log)  # fmt: skip
@@ -211,7 +213,10 @@ def _export_one(fmt, loaded, graph, module, precision, path, held_out, reference
     if miou is not None:
         checks.update(mIoU=round(100 * miou, 2), fp32_pytorch_mIoU=round(100 * ref_miou, 2))
     _verdict(precision, path, checks, miou, ref_miou)
-    card["outputs"][0]["shape"] = list(backend.run(example).shape)
+    out = backend.run(example)
+    card["outputs"][0]["shape"] = list(out.shape)
+    if fmt == "executorch":
+        card["outputs"][0]["dtype"] = str(out.dtype).removeprefix("torch.")
     write_bytes_atomic(path, pte)
     write_bytes_atomic(card_path(path), json.dumps(card, indent=2).encode())
     scored = f", mIoU {100 * miou:.2f} (PyTorch fp32 {100 * ref_miou:.2f})" if miou else ""

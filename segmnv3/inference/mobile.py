@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from .. import __version__
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+from .mobile_argmax import CellArgmax
 from .mobile_layers import float_ops, left_out
 
 LAYOUTS, OUTPUTS = ("nhwc", "nchw"), ("logits", "labels")
@@ -69,25 +70,30 @@ def check_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
 class MobileGraph(nn.Module):
     """The model as the app runs it: the input in ``spec``'s layout and dtype, normalised in
     the graph for uint8, and either the head's logits (1×K×h×w, stride 8) or the labels at
-    the input size (1×H×W uint8, bilinear upsampling then argmax)."""
+    the input size (1×H×W, :class:`~.mobile_argmax.CellArgmax`: ``fmt`` "executorch" gives
+    int8 ids, whose conversion its delegate runs, "tflite" uint8)."""
 
-    def __init__(self, model: nn.Module, spec: MobileSpec, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(self, model: nn.Module, spec: MobileSpec, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 fmt: str = "executorch"):  # fmt: skip
         super().__init__()
         self.model, self.spec = model.eval(), spec
         std_t, mean_t = torch.tensor(std).view(1, 3, 1, 1), torch.tensor(mean).view(1, 3, 1, 1)
         self.register_buffer("scale", 1.0 / (255.0 * std_t))
         self.register_buffer("shift", -mean_t / std_t)
+        if spec.output == "labels":
+            self.labels = _labels_module(self, fmt)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's low-resolution logits of an input in ``spec``'s form."""
         if self.spec.layout == "nhwc":
             x = x.permute(0, 3, 1, 2)
         if not self.spec.normalized:
             x = x.to(torch.float32) * self.scale + self.shift
-        low = self.model(x, upsample=False)["out"]
-        if self.spec.output == "logits":
-            return low
-        up = F.interpolate(low, size=self.spec.size, mode="bilinear", align_corners=False)
-        return up.argmax(1).to(torch.uint8)
+        return self.model(x, upsample=False)["out"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = self.logits(x)
+        return low if self.spec.output == "logits" else self.labels(low)
 
     def example(self) -> torch.Tensor:
         if self.spec.normalized:
@@ -97,6 +103,19 @@ class MobileGraph(nn.Module):
     def feed(self, rgb: np.ndarray) -> torch.Tensor:
         """An RGB uint8 image as this graph's input, as the app makes it."""
         return as_input(rgb, self.spec, self.scale.view(3).tolist(), self.shift.view(3).tolist())
+
+
+def _labels_module(graph: MobileGraph, fmt: str) -> CellArgmax:
+    """The labels' upsampling-argmax for the logits' stride, measured on a dry run."""
+    with torch.no_grad():
+        low = graph.logits(graph.example())
+    (h, w), k = graph.spec.size, low.shape[1]
+    factor = h // low.shape[2]
+    if (low.shape[2] * factor, low.shape[3] * factor) != (h, w) or factor % 2:
+        raise ValueError(f"labels out: logits of {low.shape[2]}x{low.shape[3]} do not tile "
+                         f"--size {h}x{w} by an even factor")  # fmt: skip
+    dtype = torch.int8 if fmt == "executorch" and k <= 127 else torch.uint8
+    return CellArgmax(k, factor, dtype, "executorch" if fmt == "executorch" else "litert")
 
 
 def as_input(rgb: np.ndarray, spec: MobileSpec, scale=None, shift=None) -> torch.Tensor:
@@ -133,7 +152,13 @@ def make_card(spec: MobileSpec, *, fmt: str, precision: str, classes, palette, m
     if quantization:
         inp["quantization"] = quantization
     if spec.output == "labels":
-        out = {"name": "labels", "shape": [1, h, w], "dtype": "uint8", "layout": "NHW"}
+        out = {
+            "name": "labels",
+            "shape": [1, h, w],
+            "dtype": "uint8",
+            "layout": "NHW",
+            "values": f"class ids 0…{len(classes) - 1}, indices into classes",
+        }
     else:
         shape = [1, len(classes), -(-h // 8), -(-w // 8)]  # stride 8 (the exporter measures it)
         out = {"name": "logits", "shape": shape, "dtype": "float32", "layout": "NCHW"}
@@ -211,10 +236,11 @@ def quantize_pt2e(graph: nn.Module, example, batches: Iterable, float_out: list 
 
     quantizer = XNNPACKQuantizer()
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer.set_module_type(CellArgmax, None)  # labels are computed in float, on purpose
     captured = torch.export.export(graph, args_of(example)).module()
     prepared = prepare_pt2e(captured, quantizer)
     if float_out is not None:
-        float_out += float_ops(prepared)
+        float_out += [op for op in float_ops(prepared) if "(CellArgmax)" not in op]
     with torch.no_grad():
         for batch in batches:
             prepared(*args_of(batch))

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from .mobile import PhoneBackend, args_of, require
 
 LITERT_EXTRA = "segmnv3[litert]"
+LABELS_SCOPE = "CellArgmax"  # litert-torch's scope of the labels' ops, float in an int8 file
 
 
 class SplitHardswish(nn.Module):
@@ -75,7 +76,9 @@ def quantize_tflite(float_file: bytes, batches: Iterable[torch.Tensor]) -> bytes
     ((signature, io),) = Interpreter(model_content=float_file).get_signature_list().items()
     (name,) = io["inputs"]
     q = quantizer.Quantizer(bytearray(float_file))
-    q.load_quantization_recipe(recipe.static_wi8_ai8())
+    # the labels' upsampling-argmax (CellArgmax) compares logits in float: not quantized
+    q.load_quantization_recipe(recipe.static_wi8_ai8() + [
+        {"regex": LABELS_SCOPE, "operation": "*", "algorithm_key": "no_quantize"}])  # fmt: skip
     calibration = q.calibrate({signature: [{name: b.numpy()} for b in batches]})
     return bytes(q.quantize(calibration, enable_progress_bar=False,
                             enable_progress_report=False).quantized_model)  # fmt: skip
@@ -89,13 +92,14 @@ def convert_tflite_int8(graph: nn.Module, example, batches: Iterable) -> bytes:
 
 def float_tensors(interpreter) -> list[str]:
     """``OP (tensor)`` for each op of an int8 file whose output stays float (the input's
-    cast aside)."""
+    cast and the labels' float comparison aside)."""
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     found = []
     for op in interpreter._get_ops_details():
         outs = [tensors[i] for i in op["outputs"] if i in tensors]
-        if op["op_name"] not in ("CAST", "DELEGATE") and any(
-                t["dtype"] == np.float32 for t in outs):  # fmt: skip
+        if op["op_name"] in ("CAST", "DEQUANTIZE", "DELEGATE") or LABELS_SCOPE in outs[0]["name"]:
+            continue
+        if any(t["dtype"] == np.float32 for t in outs):
             found.append(f"{op['op_name']} ({_layer(outs[0]['name'])})")
     return found
 

@@ -38,33 +38,38 @@ def _litert() -> bool:
     return all(importlib.util.find_spec(m) for m in ("litert_torch", "ai_edge_quantizer"))
 
 
-def _files(loaded, size) -> dict[str, tuple[bytes, dict]]:
-    """``"<runtime> <precision>"`` → the file of ``loaded`` at ``size`` and its card (int8
-    calibrated on sample scenes of the file's size: speed does not depend on what they
-    show)."""
+def _files(loaded, size, labels: bool = True) -> dict[str, tuple[bytes, dict]]:
+    """``"<runtime> <precision>[ labels]"`` → the file of ``loaded`` at ``size`` and its card,
+    logits out and, with ``labels``, labels out (int8 calibrated on sample scenes of the
+    file's size: speed does not depend on what they show)."""
+    p, out = loaded.preprocessing, {}
+    formats = ("executorch", "tflite") if _litert() else ("executorch",)
+    for output in ("logits", "labels") if labels else ("logits",):
+        for fmt in formats:
+            graph = MobileGraph(loaded.model.eval(), MobileSpec(size, output=output), p.mean,
+                                p.std, fmt)  # fmt: skip
+            calib = [graph.feed(sample_scene(*size, i)) for i in range(2, 6)]
+            for precision in ("fp32", "int8"):
+                runtime = "executorch" if fmt == "executorch" else "litert"
+                name = f"{runtime} {precision}" + (" labels" if output == "labels" else "")
+                card = make_card(graph.spec, fmt=fmt, precision=precision,
+                                 classes=loaded.classes, palette=loaded.palette, mean=p.mean,
+                                 std=p.std, checks={})  # fmt: skip
+                out[name] = (_make(fmt, precision, graph, calib), card)
+    return out
+
+
+def _make(fmt: str, precision: str, graph: MobileGraph, calib: list) -> bytes:
     from ..inference.tflite import convert_tflite, convert_tflite_int8
 
-    p = loaded.preprocessing
-    graph = MobileGraph(loaded.model.eval(), MobileSpec(size), p.mean, p.std)
     example = graph.example()
-    calib = [graph.feed(sample_scene(*size, i)) for i in range(2, 6)]
-    makers = {
-        "executorch fp32": lambda: lower_executorch(graph, example)[0],
-        "executorch int8": lambda: lower_executorch(quantize_pt2e(graph, example, calib), example)[
-            0
-        ],  # fmt: skip
-    }
-    if _litert():
-        makers["litert fp32"] = lambda: convert_tflite(graph, example)
-        makers["litert int8"] = lambda: convert_tflite_int8(graph, example, calib)
-    out = {}
-    for name, make in makers.items():
-        runtime, precision = name.split()
-        fmt = "executorch" if runtime == "executorch" else "tflite"
-        out[name] = (make(), make_card(graph.spec, fmt=fmt, precision=precision,
-                                       classes=loaded.classes, palette=loaded.palette,
-                                       mean=p.mean, std=p.std, checks={}))  # fmt: skip
-    return out
+    if fmt == "tflite":
+        if precision == "int8":
+            return convert_tflite_int8(graph, example, calib)
+        return convert_tflite(graph, example)
+    if precision == "int8":
+        return lower_executorch(quantize_pt2e(graph, example, calib), example)[0]
+    return lower_executorch(graph, example)[0]
 
 
 def _backend(name: str, data: bytes, card: dict, threads: int):
@@ -77,15 +82,16 @@ def _backend(name: str, data: bytes, card: dict, threads: int):
 
 
 def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), repeats=6,
-                memory=True, log=print) -> list[dict]:  # fmt: skip
-    """Median ms of each file's network (low-res logits out) per size and thread count, and
-    its ratio to ONNX Runtime fp32 on the same network and image, in one interleaved run."""
+                memory=True, labels=True, log=print) -> list[dict]:  # fmt: skip
+    """Median ms of each file's network (low-res logits out; with ``labels`` also the files
+    with labels out, and what that adds) per size and thread count, and its ratio to ONNX
+    Runtime fp32 on the same network and image, in one interleaved run."""
     loaded = load_model(checkpoint)
     p, rows = loaded.preprocessing, []
     onnx = export_onnx(loaded.model, None, classes=loaded.classes, palette=loaded.palette,
                        lowres=True, mean=p.mean, std=p.std)  # fmt: skip
     for h, w in sizes:
-        files = _files(loaded, (h, w))
+        files = _files(loaded, (h, w), labels)
         image = sample_scene(h, w, 1)
         prepared = Preprocessing(None, p.mean, p.std)(image)[None]
         for n in threads:
@@ -103,12 +109,19 @@ def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), rep
             base = times["onnxruntime fp32"]
             for name, t in times.items():
                 mb = len(files[name][0]) / 1e6 if name in files else None
-                rows.append({"size": f"{w}x{h}", "threads": n, "path": name,
-                             "ms": round(1000 * t, 1), "ratio_to_ort_fp32": round(t / base, 3),
-                             "MB": None if mb is None else round(mb, 1)})  # fmt: skip
+                row = {"size": f"{w}x{h}", "threads": n, "path": name, "ms": round(1000 * t, 1),
+                       "ratio_to_ort_fp32": round(t / base, 3),
+                       "MB": None if mb is None else round(mb, 1)}  # fmt: skip
+                extra = ""
+                if name.endswith(" labels"):  # what labels out adds to the same file's logits
+                    row["over_logits_ms"] = round(1000 * (t - times[name[:-7]]), 1)
+                    extra = f", {row['over_logits_ms']:+.1f} ms over logits out"
+                rows.append(row)
                 log(
-                    f"phone files, {w}×{h}, {n} thread(s): {name:<18} {1000 * t:7.1f} ms "
-                    f"({t / base:.2f}× ONNX Runtime fp32)" + (f", {mb:.1f} MB" if mb else "")
+                    f"phone files, {w}×{h}, {n} thread(s): {name:<24} {1000 * t:7.1f} ms "
+                    f"({t / base:.2f}× ONNX Runtime fp32)"
+                    + (f", {mb:.1f} MB" if mb else "")
+                    + extra
                 )
         if memory:
             for name, (data, card) in files.items():

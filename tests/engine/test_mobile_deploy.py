@@ -82,10 +82,23 @@ def test_labels_out_nchw_normalised_input(exported, tmp_path):
     card = json.loads((tmp_path / "l.pte.json").read_text())
     assert card["input"] == {"shape": [1, 3, 64, 128], "dtype": "float32", "layout": "NCHW",
                              "normalized": True}  # fmt: skip
-    assert card["outputs"][0] == {"name": "labels", "shape": [1, 64, 128], "dtype": "uint8",
-                                  "layout": "NHW"}  # fmt: skip
+    assert card["outputs"][0] == {"name": "labels", "shape": [1, 64, 128], "dtype": "int8",
+                                  "layout": "NHW", "values": "class ids 0…4, indices into "
+                                  "classes"}  # fmt: skip
     assert report["fp32"]["label_agreement"] >= 0.999
-    assert any("argmax" in op for op in card["checks"]["outside_delegate"])  # named, not hidden
+    assert card["checks"]["outside_delegate"] == []  # the upsampling-argmax is delegated too
+    # the app's view: the file's int8 ids, from its card alone, against PyTorch's argmax
+    from executorch.runtime import Runtime
+
+    image = next(scenes("val", 1, SIZE, 5))[1]
+    x = as_input(image, spec_of(card), [1 / 58] * 3, [-2.0] * 3)
+    program = Runtime.get().load_program((tmp_path / "l.pte").read_bytes())  # owns the memory
+    ids = program.load_method("forward").execute([x])[0]
+    graph = MobileGraph(load_model(ckpt).model.eval(), spec_of(card))
+    with torch.no_grad():
+        want = upsample_argmax(graph.logits(x), SIZE)
+    assert ids.dtype == torch.int8 and list(ids.shape) == card["outputs"][0]["shape"]
+    assert (ids.long() == want.long()).float().mean() >= 0.999
     seg = Segmenter.from_checkpoint(tmp_path / "l.pte")
     fp32 = Segmenter.from_checkpoint(tmp / "m.pte")
     image = next(scenes("val", 1, SIZE, 7))[1]
@@ -211,16 +224,20 @@ def test_pte_files_run_from_the_card_alone(exported):
         assert (logits[0].argmax(0) == reference).float().mean() >= floor, name
 
 
-def test_tflite_labels_out_names_the_argmax_left_out(exported, tmp_path):
+def test_tflite_labels_out_is_one_delegate_partition(exported, tmp_path):
     pytest.importorskip("litert_torch")
     tmp, ckpt, _, _ = exported
     report = export_mobile(ckpt, tmp_path / "l.tflite", fmt="tflite", size=SIZE,
-                           labels_out=True, calib=str(tmp / "data" / "val"), calib_count=2,
-                           log=lambda *_: None)  # fmt: skip
-    assert report["fp32"]["outside_delegate"] == ["ARG_MAX (the graph around the model)"]
+                           labels_out=True, int8=True, calib=str(tmp / "data" / "val"),
+                           calib_count=3, log=lambda *_: None)  # fmt: skip
+    for precision in ("fp32", "int8"):  # int8: the labels' comparisons stay float, delegated
+        checks = report[precision]
+        assert checks["outside_delegate"] == [] and checks["xnnpack_partitions"] == 1
     assert report["fp32"]["label_agreement"] >= 0.999
-    card = read_card(tmp_path / "l.tflite")
+    assert not any("CellArgmax" in op for op in report["int8"]["float_ops"])
+    card = read_card(tmp_path / "l.int8.tflite")
     assert card["outputs"][0]["name"] == "labels" and card["outputs"][0]["shape"] == [1, *SIZE]
+    assert card["outputs"][0]["dtype"] == "uint8"
 
 
 def test_eval_scores_the_phone_file_as_segmenter_runs_it(exported):
