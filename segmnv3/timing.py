@@ -43,6 +43,24 @@ def interleaved_latency(fns: dict, repeats: int = 6, rounds: int = 3, settle: fl
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
+def paired_difference(base, other, pairs: int = 20, pause: float = 0.05) -> float:
+    """Median over ``pairs`` of ``other()``'s time minus ``base()``'s, in seconds, timed back
+    to back in alternating order with ``pause`` seconds of sleep before each call (so that a
+    runtime's spinning worker threads do not slow the next). What ``other`` adds to ``base``
+    is far steadier this way than as the difference of two medians."""
+    base(), other()
+    diffs = []
+    for i in range(pairs):
+        took = {}
+        for name, fn in (("base", base), ("other", other))[:: 1 if i % 2 else -1]:
+            time.sleep(pause)
+            t = time.perf_counter()
+            fn()
+            took[name] = time.perf_counter() - t
+        diffs.append(took["other"] - took["base"])
+    return float(np.median(diffs))
+
+
 def matmul_rate(dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of an n×n matrix product in ``dtype`` on the CPU: the compute limit a
     network's rate is compared with (bf16 runs natively only where the CPU has it)."""

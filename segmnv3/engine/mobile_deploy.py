@@ -14,18 +14,16 @@ import torch
 from ..checkpoint import load_source
 from ..inference.export import check_targets
 from ..inference.mobile import (
-    ExecutorchBackend,
     MobileGraph,
     MobileSpec,
     PhoneBackend,
     card_path,
     check_size,
-    lower_executorch,
     make_card,
-    quantize_pt2e,
     require,
 )
 from ..inference.mobile_layers import Bound, by_op, named_failure
+from ..inference.pte import ExecutorchBackend, lower_executorch, quantize_pt2e
 from ..inference.tflite import (
     LITERT_EXTRA,
     LiteRTBackend,

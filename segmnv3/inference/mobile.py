@@ -1,6 +1,6 @@
 """Files for phones: the graph an app runs (uint8 RGB in, logits or labels out, at a fixed
-size), its JSON card, and ExecuTorch's ``.pte`` (XNNPACK delegate): lowering, int8 by PT2E
-with the XNNPACK quantizer, and the backend that runs the file here.
+size), its JSON card, and what the phone runtimes' backends share. ExecuTorch's ``.pte`` is
+:mod:`segmnv3.inference.pte`'s, LiteRT's ``.tflite`` :mod:`segmnv3.inference.tflite`'s.
 
 The card beside ``model.pte`` is ``model.pte.json``: what the app feeds and gets back
 (``input``: shape, dtype, layout, normalized; ``outputs``), classes, palette, mean, std,
@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from torch.nn import functional as F
 from .. import __version__
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .mobile_argmax import CellArgmax
-from .mobile_layers import float_ops, left_out
 
 LAYOUTS, OUTPUTS = ("nhwc", "nchw"), ("logits", "labels")
 EXTRA = "segmnv3[mobile]"
@@ -203,56 +201,8 @@ def spec_of(card: dict) -> MobileSpec:
     return MobileSpec(tuple(s["size"]), s["layout"], bool(s["normalized"]), s["output"])
 
 
-# ExecuTorch ------------------------------------------------------------------------------
-
-
 def args_of(example) -> tuple:
     return example if isinstance(example, tuple) else (example,)
-
-
-def lower_executorch(graph: nn.Module, example) -> tuple[bytes, list[str]]:
-    """``graph`` (float, or PT2E-quantized) exported on ``example`` (a tensor or a tuple),
-    lowered to XNNPACK and serialised; also the compute nodes left outside the delegate,
-    each with the layer it comes from."""
-    require("executorch", "ExecuTorch")
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
-    program = torch.export.export(graph, args_of(example))
-    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-    outside = left_out(lowered.exported_program().graph_module.graph)
-    return lowered.to_executorch().buffer, outside
-
-
-def quantize_pt2e(graph: nn.Module, example, batches: Iterable, float_out: list | None = None):
-    """Static int8 by PT2E: XNNPACK's quantizer, per-channel symmetric weights, observers
-    calibrated on ``batches``; ``float_out`` gets the ops the quantizer left in float."""
-    require("executorch", "ExecuTorch")
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    quantizer = XNNPACKQuantizer()
-    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
-    quantizer.set_module_type(CellArgmax, None)  # labels are computed in float, on purpose
-    captured = torch.export.export(graph, args_of(example)).module()
-    prepared = prepare_pt2e(captured, quantizer)
-    if float_out is not None:
-        float_out += [op for op in float_ops(prepared) if "(CellArgmax)" not in op]
-    with torch.no_grad():
-        for batch in batches:
-            prepared(*args_of(batch))
-    return convert_pt2e(prepared)
-
-
-def set_executorch_threads(num_threads: int) -> None:
-    """The threads of ExecuTorch's XNNPACK threadpool (one pool per process: every .pte in
-    it runs with this many)."""
-    from executorch.extension.pybindings import portable_lib
-
-    portable_lib._unsafe_reset_threadpool(int(num_threads))
 
 
 class PhoneBackend:
@@ -284,24 +234,3 @@ class PhoneBackend:
                 out = F.one_hot(out.long(), self.classes).permute(0, 3, 1, 2).to(torch.uint8)
             outs.append(out)
         return torch.cat(outs)
-
-
-class ExecutorchBackend(PhoneBackend):
-    """A ``.pte`` run by ExecuTorch's runtime (``executorch.runtime``)."""
-
-    name = "executorch"
-
-    def __init__(self, source: str | Path | bytes, card: dict, num_threads: int | None = None):
-        require("executorch", "ExecuTorch")
-        from executorch.runtime import Runtime
-
-        super().__init__(card)
-        if num_threads is not None:
-            set_executorch_threads(num_threads)
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        # The program owns the memory its method runs in: both are kept.
-        self.program = Runtime.get().load_program(data)
-        self.method = self.program.load_method("forward")
-
-    def run(self, x: torch.Tensor) -> torch.Tensor:
-        return self.method.execute([x])[0]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..preprocess import Preprocessing
-from .mobile import ExecutorchBackend, PhoneBackend, read_card
+from .mobile import PhoneBackend, read_card
+from .pte import ExecutorchBackend
 from .tflite import LiteRTBackend
 
 PHONE_SUFFIXES = {".pte": ("executorch", ExecutorchBackend), ".tflite": ("litert", LiteRTBackend)}

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from segmnv3.inference.mobile import lower_executorch
 from segmnv3.inference.mobile_layers import Bound, by_op, failing_layer, named_failure
+from segmnv3.inference.pte import lower_executorch
 
 
 class DataDependent(nn.Module):

@@ -1,6 +1,7 @@
+from segmnv3 import timing
 from segmnv3.device import cpu_features
 from segmnv3.perf.latency import inference_table, label_upsampling, runtime_paths
-from segmnv3.timing import interleaved_latency
+from segmnv3.timing import interleaved_latency, paired_difference
 
 
 def test_interleaved_latency_takes_turns():
@@ -9,6 +10,37 @@ def test_interleaved_latency_takes_turns():
                                 repeats=4, rounds=2, settle=0)  # fmt: skip
     assert calls == ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3  # untimed + 2 timed per turn
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_paired_difference_alternates_and_takes_the_median(monkeypatch):
+    """A fake clock: base takes 10 units, other 13, and one slow spell hits a single pair."""
+    clock, calls = [0.0], []
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(timing.time, "sleep", lambda _: None)
+
+    def run(name, cost):
+        def fn():
+            calls.append(name)
+            clock[0] += cost + (50.0 if len(calls) == 6 else 0.0)
+
+        return fn
+
+    diff = paired_difference(run("b", 10.0), run("o", 13.0), pairs=5, pause=0)
+    assert diff == 3.0  # the slow spell does not move the median
+    assert calls == [
+        "b",
+        "o",
+        "o",
+        "b",
+        "b",
+        "o",
+        "o",
+        "b",
+        "b",
+        "o",
+        "o",
+        "b",
+    ]  # warm-up, then alternating
 
 
 def test_inference_table_rows():

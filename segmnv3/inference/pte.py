@@ -1,0 +1,82 @@
+"""ExecuTorch's ``.pte`` (PyTorch's on-device runtime, XNNPACK delegate): lowering, static
+int8 by PT2E with the XNNPACK quantizer, and the backend that runs the file here. The card
+and the graph are :mod:`segmnv3.inference.mobile`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .mobile import PhoneBackend, args_of, require
+from .mobile_argmax import CellArgmax
+from .mobile_layers import float_ops, left_out
+
+
+def lower_executorch(graph: nn.Module, example) -> tuple[bytes, list[str]]:
+    """``graph`` (float, or PT2E-quantized) exported on ``example`` (a tensor or a tuple),
+    lowered to XNNPACK and serialised; also the compute nodes left outside the delegate,
+    each with the layer it comes from."""
+    require("executorch", "ExecuTorch")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = torch.export.export(graph, args_of(example))
+    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    outside = left_out(lowered.exported_program().graph_module.graph)
+    return lowered.to_executorch().buffer, outside
+
+
+def quantize_pt2e(graph: nn.Module, example, batches: Iterable, float_out: list | None = None):
+    """Static int8 by PT2E: XNNPACK's quantizer, per-channel symmetric weights, observers
+    calibrated on ``batches``; ``float_out`` gets the ops the quantizer left in float."""
+    require("executorch", "ExecuTorch")
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer.set_module_type(CellArgmax, None)  # labels are computed in float, on purpose
+    captured = torch.export.export(graph, args_of(example)).module()
+    prepared = prepare_pt2e(captured, quantizer)
+    if float_out is not None:
+        float_out += [op for op in float_ops(prepared) if "(CellArgmax)" not in op]
+    with torch.no_grad():
+        for batch in batches:
+            prepared(*args_of(batch))
+    return convert_pt2e(prepared)
+
+
+def set_executorch_threads(num_threads: int) -> None:
+    """The threads of ExecuTorch's XNNPACK threadpool (one pool per process: every .pte in
+    it runs with this many)."""
+    from executorch.extension.pybindings import portable_lib
+
+    portable_lib._unsafe_reset_threadpool(int(num_threads))
+
+
+class ExecutorchBackend(PhoneBackend):
+    """A ``.pte`` run by ExecuTorch's runtime (``executorch.runtime``)."""
+
+    name = "executorch"
+
+    def __init__(self, source: str | Path | bytes, card: dict, num_threads: int | None = None):
+        require("executorch", "ExecuTorch")
+        from executorch.runtime import Runtime
+
+        super().__init__(card)
+        if num_threads is not None:
+            set_executorch_threads(num_threads)
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        # The program owns the memory its method runs in: both are kept.
+        self.program = Runtime.get().load_program(data)
+        self.method = self.program.load_method("forward")
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.method.execute([x])[0]
