@@ -80,7 +80,6 @@ class CellArgmax(nn.Module):
         upper = torch.triu(torch.ones(classes, classes))  # running count of ones, by id
         self.register_buffer("upper", upper, persistent=False)
         self.register_buffer("ones", torch.ones(classes, 1), persistent=False)
-        self.register_buffer("cell_mask", torch.tensor(BIG), persistent=False)
 
     def _first_max(self, s: torch.Tensor) -> torch.Tensor:
         """One-hot of the last axis' max, the lowest id among equal maxima."""
@@ -106,7 +105,7 @@ class CellArgmax(nn.Module):
         # lead: by most each class beats the first at one of the cell's corners
         best, taken, others, margins = first @ self.ids, first, [], []
         for _ in range(self.candidates - 1):  # the classes that beat the first by most
-            other = self._first_max(lead - self.cell_mask * taken)
+            other = self._first_max(lead - BIG * taken)
             taken, c = taken + other, other @ self.ids
             corner_diff = (stacked * (first - other).reshape(one)) @ self.ones
             # L_best − L_other at each of the cell's f² pixels
