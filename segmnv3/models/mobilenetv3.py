@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -66,10 +65,11 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
-        self.gate = nn.Hardsigmoid()  # a module, so that exports can swap it (no weights)
+        self.pool = nn.AdaptiveAvgPool2d(1)  # modules, so that exports can swap them (no
+        self.gate = nn.Hardsigmoid()  # weights: the state dict is torchvision's)
 
     def forward(self, x: Tensor) -> Tensor:
-        scale = F.adaptive_avg_pool2d(x, 1)
+        scale = self.pool(x)
         scale = torch.relu(self.fc1(scale))
         scale = self.gate(self.fc2(scale))
         return x * scale
