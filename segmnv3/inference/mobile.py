@@ -13,6 +13,7 @@ import copy
 import importlib.metadata
 import importlib.util
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -119,14 +120,22 @@ class GlobalMean(nn.Module):
         return x.mean((2, 3), keepdim=True)
 
 
-def mean_pools(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with each global ``nn.AdaptiveAvgPool2d`` a :class:`GlobalMean`."""
+def swap_modules(model: nn.Module, swap: Callable[[nn.Module], nn.Module | None]) -> nn.Module:
+    """A copy of ``model`` with each submodule for which ``swap`` returns a module replaced
+    by it (exports rewrite weightless layers this way; the state dict is unchanged)."""
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in parent.named_children():
-            if isinstance(child, nn.AdaptiveAvgPool2d) and child.output_size in (1, (1, 1)):
-                setattr(parent, name, GlobalMean())
+            new = swap(child)
+            if new is not None:
+                setattr(parent, name, new)
     return model
+
+
+def mean_pools(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with each global ``nn.AdaptiveAvgPool2d`` a :class:`GlobalMean`."""
+    return swap_modules(model, lambda m: GlobalMean() if isinstance(m, nn.AdaptiveAvgPool2d)
+                        and m.output_size in (1, (1, 1)) else None)  # fmt: skip
 
 
 def _labels_module(graph: MobileGraph, fmt: str) -> CellArgmax:

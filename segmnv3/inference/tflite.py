@@ -14,7 +14,6 @@ transposes.
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .mobile import PhoneBackend, args_of, require
+from .mobile import PhoneBackend, args_of, require, swap_modules
 
 LITERT_EXTRA = "segmnv3[litert]"
 LABELS_SCOPE = "CellArgmax"  # litert-torch's scope of the labels' ops, float in an int8 file
@@ -44,13 +43,8 @@ class SplitHardsigmoid(nn.Module):
 
 def split_activations(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with each ``nn.Hardswish``/``nn.Hardsigmoid`` written in int8 ops."""
-    model = copy.deepcopy(model)
     swaps = {nn.Hardswish: SplitHardswish, nn.Hardsigmoid: SplitHardsigmoid}
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if type(child) in swaps:
-                setattr(parent, name, swaps[type(child)]())
-    return model
+    return swap_modules(model, lambda m: swaps[type(m)]() if type(m) in swaps else None)
 
 
 def convert_tflite(graph: nn.Module, example) -> bytes:
