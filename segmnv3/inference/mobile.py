@@ -71,7 +71,11 @@ class MobileGraph(nn.Module):
     """The model as the app runs it: the input in ``spec``'s layout and dtype, normalised in
     the graph for uint8, and either the head's logits (1×K×h×w, stride 8) or the labels at
     the input size (1×H×W, :class:`~.mobile_argmax.CellArgmax`: ``fmt`` "executorch" gives
-    int8 ids, whose conversion its delegate runs, "tflite" uint8)."""
+    int8 ids, whose conversion its delegate runs, "tflite" uint8).
+
+    For "tflite" the normalisation is a 1×1 convolution with a diagonal weight (the same
+    values): LiteRT's XNNPACK runs a per-channel multiply-add over the 3-channel input
+    slowly (int8 at 512×1024: 9.0 → 4.0 ms for the input stage; fp32 6.9 → 3.8 ms)."""
 
     def __init__(self, model: nn.Module, spec: MobileSpec, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  fmt: str = "executorch"):  # fmt: skip
@@ -82,6 +86,10 @@ class MobileGraph(nn.Module):
         std_t, mean_t = torch.tensor(std).view(1, 3, 1, 1), torch.tensor(mean).view(1, 3, 1, 1)
         self.register_buffer("scale", 1.0 / (255.0 * std_t))
         self.register_buffer("shift", -mean_t / std_t)
+        self.conv_norm = fmt == "tflite"
+        if self.conv_norm:
+            self.register_buffer("norm_weight", torch.diag(self.scale.view(3)).view(3, 3, 1, 1))
+            self.register_buffer("norm_bias", self.shift.view(3).clone())
         if spec.output == "labels":
             self.labels = _labels_module(self, fmt)
 
@@ -94,8 +102,14 @@ class MobileGraph(nn.Module):
         if self.spec.layout == "nhwc":
             x = x.permute(0, 3, 1, 2)
         if not self.spec.normalized:
-            x = x * self.scale + self.shift
+            x = self.normalize(x)
         return self.model(x, upsample=False)["out"]
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """0…255 values (N×3×H×W float) as the model's input."""
+        if self.conv_norm:
+            return F.conv2d(x, self.norm_weight, self.norm_bias)
+        return x * self.scale + self.shift
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         low = self.logits(x)

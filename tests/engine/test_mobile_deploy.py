@@ -74,6 +74,22 @@ def test_segmenter_runs_the_file_like_pytorch(exported):
     assert int8.precision == "int8" and int8.predict(image).shape == image.shape[:2]
 
 
+def test_tflite_graph_normalises_by_a_1x1_convolution(exported):
+    _, ckpt, _, _ = exported
+    model = load_model(ckpt).model.eval()
+    spec = spec_of(read_card(exported[0] / "m.pte"))
+    pte, tfl = MobileGraph(model, spec, fmt="executorch"), MobileGraph(model, spec, fmt="tflite")
+    x = torch.randint(0, 256, (1, 64, 128, 3), dtype=torch.uint8)
+    raw = x.permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        assert torch.allclose(tfl.normalize(raw), pte.normalize(raw), atol=1e-5)
+        assert torch.allclose(tfl(x), pte(x), atol=1e-4)
+    nodes = torch.export.export(tfl, (x,)).graph.nodes
+    ops = [str(n.target) for n in nodes if n.op == "call_function"]
+    ops = [op for op in ops if "assert" not in op]
+    assert ops[:3] == ["aten.to.dtype", "aten.permute.default", "aten.conv2d.default"]
+
+
 def test_labels_out_nchw_normalised_input(exported, tmp_path):
     tmp, ckpt, _, _ = exported
     report = export_mobile(ckpt, tmp_path / "l.pte", size=SIZE, layout="nchw", normalized=True,
