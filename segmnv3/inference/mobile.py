@@ -75,7 +75,7 @@ class MobileGraph(nn.Module):
 
     For "tflite" the normalisation is a 1×1 convolution with a diagonal weight (the same
     values): LiteRT's XNNPACK runs a per-channel multiply-add over the 3-channel input
-    slowly (int8 at 512×1024: 9.0 → 4.0 ms for the input stage; fp32 6.9 → 3.8 ms)."""
+    slowly (the input stage alone at 512×1024, 2 threads: int8 9.0 → 4.0 ms, fp32 6.9 → 3.8)."""
 
     def __init__(self, model: nn.Module, spec: MobileSpec, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  fmt: str = "executorch"):  # fmt: skip
