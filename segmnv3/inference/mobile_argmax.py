@@ -40,9 +40,11 @@ def cell_weights(f: int) -> torch.Tensor:
 
 def _pooled_max(x: torch.Tensor) -> torch.Tensor:
     """The max over the last axis (keepdim), by max pooling: ExecuTorch's XNNPACK delegate
-    takes max_pool2d but not amax."""
+    takes max_pool2d but not amax. The cells are the pooling's channels (its NHWC kernel
+    runs over them in vector lanes): 0.11 ms → 0.004 ms a max at 512×1024, where one channel
+    of cells × K pixels was scalar work."""
     *lead, k = x.shape
-    return F.max_pool2d(x.reshape(1, 1, -1, k), (1, k)).reshape(*lead, 1)
+    return F.max_pool2d(x.reshape(1, -1, k, 1), (k, 1)).reshape(*lead, 1)
 
 
 def _reduced_max(x: torch.Tensor) -> torch.Tensor:
