@@ -144,8 +144,8 @@ def export_mobile(
     check_targets(files, checkpoint, overwrite)
     loaded = load_source(checkpoint, weights)
     model = loaded.model.eval().float()
-    spec = MobileSpec(check_size(size, model.backbone.output_stride), layout, normalized,
-                      "labels" if labels_out else "logits")  # fmt: skip
+    spec = MobileSpec.of_format(fmt, check_size(size, model.backbone.output_stride), layout,
+                                normalized, "labels" if labels_out else "logits")  # fmt: skip
     graph = MobileGraph(model, spec, loaded.preprocessing.mean, loaded.preprocessing.std, fmt)
     items = calibration_items(calib, loaded.config, 2 * calib_count, loaded.classes)
     calibration, held_out = items[:calib_count], items[calib_count:]

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .mobile import PhoneBackend, args_of, require
+from .mobile import PhoneBackend, SignedBytes, args_of, require
 from .mobile_argmax import CellArgmax
 from .mobile_layers import float_ops, left_out
 
@@ -43,10 +43,12 @@ def quantize_pt2e(graph: nn.Module, example, batches: Iterable, float_out: list 
     quantizer = XNNPACKQuantizer()
     quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
     quantizer.set_module_type(CellArgmax, None)  # labels are computed in float, on purpose
+    quantizer.set_module_type(SignedBytes, None)  # the input's exact 0…255 values, in float
     captured = torch.export.export(graph, args_of(example)).module()
     prepared = prepare_pt2e(captured, quantizer)
     if float_out is not None:
-        float_out += [op for op in float_ops(prepared) if "(CellArgmax)" not in op]
+        float_out += [op for op in float_ops(prepared)
+                      if "(CellArgmax)" not in op and "(SignedBytes)" not in op]  # fmt: skip
     with torch.no_grad():
         for batch in batches:
             prepared(*args_of(batch))

@@ -43,8 +43,8 @@ def _files(loaded, size, labels: bool = True) -> dict[str, tuple[bytes, dict]]:
     formats = ("executorch", "tflite") if _litert() else ("executorch",)
     for output in ("logits", "labels") if labels else ("logits",):
         for fmt in formats:
-            graph = MobileGraph(loaded.model.eval(), MobileSpec(size, output=output), p.mean,
-                                p.std, fmt)  # fmt: skip
+            spec = MobileSpec.of_format(fmt, size, output=output)
+            graph = MobileGraph(loaded.model.eval(), spec, p.mean, p.std, fmt)
             calib = [graph.feed(sample_scene(*size, i)) for i in range(2, 6)]
             for precision in ("fp32", "int8"):
                 runtime = "executorch" if fmt == "executorch" else "litert"

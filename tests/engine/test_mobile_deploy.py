@@ -5,6 +5,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import make_checkpoint
@@ -16,7 +17,15 @@ from segmnv3.data.samples import scenes, write_sample_data
 from segmnv3.data.synthetic import CLASSES, PALETTE
 from segmnv3.engine import mobile_deploy
 from segmnv3.engine.mobile_deploy import export_mobile
-from segmnv3.inference.mobile import MobileGraph, as_input, check_size, read_card, spec_of
+from segmnv3.inference.mobile import (
+    MobileGraph,
+    MobileSpec,
+    SignedBytes,
+    as_input,
+    check_size,
+    read_card,
+    spec_of,
+)
 from segmnv3.postprocess import upsample_argmax
 
 SIZE = (64, 128)
@@ -40,8 +49,9 @@ def test_files_cards_and_checks(exported):
         assert (tmp / name).is_file() and report[precision]["file"] == str(tmp / name)
         card = read_card(tmp / name)
         assert card["precision"] == precision and card["format"] == "executorch"
-        assert card["input"] == {"shape": [1, 64, 128, 3], "dtype": "uint8", "layout": "NHWC",
-                                 "normalized": False}  # fmt: skip
+        assert card["input"] == {"shape": [1, 64, 128, 3], "dtype": "int8", "layout": "NHWC",
+                                 "normalized": False, "values": "the RGB bytes 0…255 as they "
+                                 "are, typed int8 (200 reads as -56)"}  # fmt: skip
         assert card["outputs"] == [{"name": "logits", "shape": [1, 5, 8, 16],
                                     "dtype": "float32", "layout": "NCHW"}]  # fmt: skip
         assert card["classes"] == CLASSES and len(card["palette"]) == 5
@@ -78,12 +88,14 @@ def test_tflite_graph_normalises_by_a_1x1_convolution(exported):
     _, ckpt, _, _ = exported
     model = load_model(ckpt).model.eval()
     spec = spec_of(read_card(exported[0] / "m.pte"))
-    pte, tfl = MobileGraph(model, spec, fmt="executorch"), MobileGraph(model, spec, fmt="tflite")
+    pte = MobileGraph(model, spec, fmt="executorch")
+    tfl = MobileGraph(model, MobileSpec.of_format("tflite", spec.size), fmt="tflite")
     x = torch.randint(0, 256, (1, 64, 128, 3), dtype=torch.uint8)
     raw = x.permute(0, 3, 1, 2).float()
+    assert spec.int8_bytes and not tfl.spec.int8_bytes  # ExecuTorch takes the bytes as int8
     with torch.no_grad():
         assert torch.allclose(tfl.normalize(raw), pte.normalize(raw), atol=1e-5)
-        assert torch.allclose(tfl(x), pte(x), atol=1e-4)
+        assert torch.allclose(tfl(x), pte(x.view(torch.int8)), atol=1e-4)
     nodes = torch.export.export(tfl, (x,)).graph.nodes
     ops = [str(n.target) for n in nodes if n.op == "call_function"]
     ops = [op for op in ops if "assert" not in op]
@@ -162,6 +174,8 @@ def test_pte_files_run_from_the_card_alone(exported):
         card = json.loads((tmp / f"{name}.json").read_text())
         _, h, w, _ = card["input"]["shape"]
         x = torch.from_numpy(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR))[None]
+        assert card["input"]["dtype"] == "int8" and "typed int8" in card["input"]["values"]
+        x = x.view(torch.int8)  # the same bytes, as the card says
         program = Runtime.get().load_program((tmp / name).read_bytes())
         logits = program.load_method("forward").execute([x])[0]
         assert list(logits.shape) == card["outputs"][0]["shape"]
@@ -194,3 +208,19 @@ def test_bench_times_the_file_that_ships(exported):
     rows = deployed_file(tmp / "m.int8.pte", sizes=((64, 128),), repeats=1, log=lambda *_: None)
     assert [(r["path"], r["size"]) for r in rows] == [("executorch int8", "128x64")]
     assert rows[0]["ms"] > 0
+
+
+def test_int8_bytes_are_the_rgb_values_exactly():
+    """ExecuTorch files take the RGB bytes typed int8; the graph turns every byte back into
+    its 0…255 value, and the feed is the same bytes."""
+    every = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(SignedBytes()(every.view(torch.int8)), every.float())
+    spec = MobileSpec.of_format("executorch", (2, 3))
+    assert spec.int8_bytes and spec.input_dtype == torch.int8
+    assert not MobileSpec.of_format("tflite", (2, 3)).int8_bytes
+    assert not MobileSpec.of_format("executorch", (2, 3), normalized=True).int8_bytes
+    rgb = np.arange(18, dtype=np.uint8).reshape(2, 3, 3) * 14  # up to 238
+    x = as_input(rgb, spec)
+    assert x.dtype == torch.int8 and torch.equal(x.view(torch.uint8)[0], torch.from_numpy(rgb))
+    with pytest.raises(ValueError, match="a normalised input is float32"):
+        MobileSpec((2, 3), normalized=True, int8_bytes=True)
