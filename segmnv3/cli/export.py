@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--normalized-input", action="store_true",
                    help="phone formats: the app passes ImageNet-normalised float32 (default: raw "
-                   "uint8 RGB, normalised in the graph)")  # fmt: skip
+                   "RGB bytes, normalised in the graph: uint8, typed int8 on "
+                   "ExecuTorch)")  # fmt: skip
     p.add_argument("--labels-out", action="store_true",
                    help="phone formats: class ids at the input size (upsampling and argmax in "
                    "the graph; uint8, int8 on ExecuTorch) instead of low-resolution "
