@@ -59,6 +59,11 @@ def _write_outputs(report: dict, res, classes, json_path, plot_confusion) -> Non
         f"in {res.seconds:.1f} s; "
         f"metric updates took {res.metric_seconds:.3f} s ({share:.2f}% of the evaluation)"
     )
+    if resize := report.get("file_input_resize"):
+        (fh, fw), (ih, iw) = resize["file"], resize["image"]
+        print(f"note: {report['onnx']} takes {fh}x{fw} images; each image ({ih}x{iw} for the "
+              f"first) is resized to it and its labels back, so the model sees another scale "
+              f"than the images' (export with --size {ih}x{iw} to score it at theirs)")  # fmt: skip
     if json_path:
         write_bytes_atomic(
             json_path, json.dumps(json_ready(report), indent=2, allow_nan=False).encode()

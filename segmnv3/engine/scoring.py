@@ -109,8 +109,19 @@ def score(s: EvalSettings) -> tuple[dict, EvalResult, LoadedModel]:
         "root": cfg.data.root,
         "split": cfg.data.val_split,
         "batch_size": cfg.train.val_batch_size,
+        "file_input_resize": _file_input_resize(scorer, ds),
     }
     return report, res, loaded
+
+
+def _file_input_resize(scorer, ds) -> dict | None:
+    """A phone file's fixed input size and the first image's when they differ: each image
+    is resized to the file's input (and its labels back), so the model sees another scale."""
+    spec = getattr(getattr(scorer, "backend", scorer), "spec", None)
+    if spec is None or len(ds) == 0:
+        return None
+    image = tuple(int(v) for v in np.asarray(ds[0][1]).shape[-2:])
+    return None if image == tuple(spec.size) else {"file": list(spec.size), "image": list(image)}
 
 
 def _dataset(cfg: Config, loaded: LoadedModel, source: str, cityscapes_results):

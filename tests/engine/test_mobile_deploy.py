@@ -189,7 +189,7 @@ def test_eval_scores_the_phone_file_as_segmenter_runs_it(exported):
     """eval_seg.py --onnx model.pte: the dataset's normalised images are turned back into
     the raw values the file takes, so its labels are Segmenter's."""
     from segmnv3.engine.evaluation import predict_labels
-    from segmnv3.engine.scoring import _scorer
+    from segmnv3.engine.scoring import _file_input_resize, _scorer
 
     tmp, ckpt, _, _ = exported
     loaded = load_model(ckpt)
@@ -199,6 +199,11 @@ def test_eval_scores_the_phone_file_as_segmenter_runs_it(exported):
     for _, image, _, _ in scenes("val", 2, (64, 128), 5):
         batch = torch.from_numpy(loaded.preprocessing(image)[None])
         assert (predict_labels(fed, batch)[0].numpy() == seg.predict(image)).all()
+    # eval_seg.py notes a file whose fixed input is not the images' size (they are resized)
+    same, other = [(None, np.zeros((64, 128), np.uint8))], [(None, np.zeros((32, 48), np.uint8))]
+    assert _file_input_resize(fed, same) is None
+    assert _file_input_resize(fed, other) == {"file": [64, 128], "image": [32, 48]}
+    assert _file_input_resize(loaded.model, other) is None  # the model takes any size
 
 
 def test_bench_times_the_file_that_ships(exported):
