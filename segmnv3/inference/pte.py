@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .mobile import PhoneBackend, SignedBytes, args_of, require
+from .mobile import PhoneBackend, args_of, require
 from .mobile_argmax import CellArgmax
 from .mobile_layers import float_ops, left_out
+from .mobile_rewrites import SignedBytes
 
 
 def lower_executorch(graph: nn.Module, example) -> tuple[bytes, list[str]]:

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .mobile import PhoneBackend, args_of, require, swap_modules
+from .mobile import PhoneBackend, args_of, require
+from .mobile_rewrites import swap_modules
 
 LITERT_EXTRA = "segmnv3[litert]"
 LABELS_SCOPE = "CellArgmax"  # litert-torch's scope of the labels' ops, float in an int8 file

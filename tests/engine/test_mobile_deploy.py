@@ -20,12 +20,12 @@ from segmnv3.engine.mobile_deploy import export_mobile
 from segmnv3.inference.mobile import (
     MobileGraph,
     MobileSpec,
-    SignedBytes,
     as_input,
     check_size,
     read_card,
     spec_of,
 )
+from segmnv3.inference.mobile_rewrites import SignedBytes
 from segmnv3.postprocess import upsample_argmax
 
 SIZE = (64, 128)
