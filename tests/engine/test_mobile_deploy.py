@@ -229,3 +229,7 @@ def test_int8_bytes_are_the_rgb_values_exactly():
     assert x.dtype == torch.int8 and torch.equal(x.view(torch.uint8)[0], torch.from_numpy(rgb))
     with pytest.raises(ValueError, match="a normalised input is float32"):
         MobileSpec((2, 3), normalized=True, int8_bytes=True)
+    # a card written before the int8 bytes (its .pte takes uint8) is fed uint8
+    old = spec_of({"spec": {"size": [2, 3], "layout": "nhwc", "normalized": False,
+                            "output": "logits"}})  # fmt: skip
+    assert not old.int8_bytes and as_input(rgb, old).dtype == torch.uint8
