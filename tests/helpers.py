@@ -23,3 +23,14 @@ def make_checkpoint(path, config, classes, palette, seed=0):
     }
     save_checkpoint(path, state)
     return path
+
+
+def phone_checkpoint(tmp):
+    """The phone-export tests' labelled folder data (``tmp/data``) and small checkpoint."""
+    from segmnv3.config import load_config
+    from segmnv3.data.samples import write_sample_data
+    from segmnv3.data.synthetic import CLASSES, PALETTE
+
+    write_sample_data("folder", tmp / "data", 0, 6, (48, 96), seed=4)
+    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
+    return make_checkpoint(tmp / "m.pt", config, CLASSES, PALETTE)

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_checkpoint
+from helpers import phone_checkpoint
 
 from segmnv3 import Segmenter
 from segmnv3.checkpoint import load_model
-from segmnv3.config import load_config
-from segmnv3.data.samples import scenes, write_sample_data
-from segmnv3.data.synthetic import CLASSES, PALETTE
+from segmnv3.data.samples import scenes
 from segmnv3.engine.mobile_deploy import export_mobile
 from segmnv3.inference.mobile import MobileGraph, read_card, spec_of
 from segmnv3.postprocess import upsample_argmax
@@ -26,9 +24,7 @@ SIZE = (64, 128)
 def trained(tmp_path_factory):
     """The data and checkpoint the ExecuTorch tests export from (nothing exported here)."""
     tmp = tmp_path_factory.mktemp("tflite")
-    write_sample_data("folder", tmp / "data", 0, 6, (48, 96), seed=4)
-    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
-    return tmp, make_checkpoint(tmp / "m.pt", config, CLASSES, PALETTE)
+    return tmp, phone_checkpoint(tmp)
 
 
 def test_tflite_names_its_extra_when_missing(trained, tmp_path, monkeypatch):

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_checkpoint
+from helpers import phone_checkpoint
 
 from segmnv3 import Segmenter
 from segmnv3.checkpoint import load_model
-from segmnv3.config import load_config
-from segmnv3.data.samples import scenes, write_sample_data
-from segmnv3.data.synthetic import CLASSES, PALETTE
+from segmnv3.data.samples import scenes
+from segmnv3.data.synthetic import CLASSES
 from segmnv3.engine import mobile_deploy
 from segmnv3.engine.mobile_deploy import export_mobile
 from segmnv3.inference.mobile import (
@@ -34,12 +33,11 @@ SIZE = (64, 128)
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pte")
-    data = write_sample_data("folder", tmp / "data", 0, 6, (48, 96), seed=4)
-    config = load_config(overrides=["model.backbone=mobilenet_v3_small"])
-    ckpt = make_checkpoint(tmp / "m.pt", config, CLASSES, PALETTE)
+    ckpt = phone_checkpoint(tmp)
     lines = []
-    report = export_mobile(ckpt, tmp / "m.pte", size=SIZE, int8=True, calib=str(data / "val"),
-                           calib_count=3, log=lines.append)  # fmt: skip
+    report = export_mobile(ckpt, tmp / "m.pte", size=SIZE, int8=True,
+                           calib=str(tmp / "data" / "val"), calib_count=3,
+                           log=lines.append)  # fmt: skip
     return tmp, ckpt, report, lines
 
 
