@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true",
                    help="also HTTP load figures at 1, 4 and 16 clients")  # fmt: skip
     p.add_argument("--mobile", action="store_true",
-                   help="phone files: ExecuTorch .pte fp32/int8 beside ONNX Runtime and OpenVINO "
-                   "at 512x512 and 512x1024, 1 and 2 threads (needs --checkpoint)")  # fmt: skip
+                   help="phone files: ExecuTorch .pte and LiteRT .tflite, fp32 and int8, beside "
+                   "ONNX Runtime and OpenVINO, 1 and 2 threads (needs --checkpoint)")  # fmt: skip
+    p.add_argument("--mobile-sizes", nargs="+", type=_size, default=[(512, 512), (512, 1024)],
+                   help="HxW of the phone files (default 512x512 512x1024)")  # fmt: skip
     p.add_argument("--ray-images", type=positive_int, metavar="N",
                    help="also batch prediction of N JPEGs (1024x512): one process against "
                    "--ray local with 1 and 2 actors (needs --checkpoint)")  # fmt: skip
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> dict:
         if args.serve:
             report["serving"] = serving_load(args.checkpoint, threads=args.threads)
         if args.mobile:
-            report["mobile"] = mobile_rows(args.checkpoint, repeats=args.repeats)
+            report["mobile"] = mobile_rows(args.checkpoint, args.mobile_sizes, repeats=args.repeats)
         if args.ray_images:
             report["batch"] = ray_batch(args.checkpoint, args.ray_images, threads=args.threads,
                                         turns=args.ray_turns)  # fmt: skip

@@ -85,6 +85,9 @@ def test_bench_tool_options_parse():
                                       "--sizes", "64x96", "--video-frames", "10"])  # fmt: skip
     assert args.skip_table and args.skip_video and args.serve and args.memory
     assert args.sizes == [(64, 96)] and args.video_frames == 10
+    assert args.mobile_sizes == [(512, 512), (512, 1024)]  # the phone files' own sizes
+    args = build_parser().parse_args(["--mobile", "--mobile-sizes", "512x1024"])
+    assert args.mobile and args.mobile_sizes == [(512, 1024)]
 
 
 def test_batch_survey_is_nested_jpegs_of_the_size(tmp_path):
