@@ -19,7 +19,7 @@ from ..io import write_bytes_atomic
 from ..perf.batch import ray_batch
 from ..perf.deployed import DEPLOYED_SUFFIXES, deployed_file, end_to_end, peak_memory
 from ..perf.latency import TABLE_HEADER, inference_table, label_upsampling
-from ..perf.mobile import mobile_rows
+from ..perf.mobile import MOBILE_SIZES, mobile_rows
 from ..perf.serving import serving_load
 from ..perf.throughput import data_loading, train_step
 from ..perf.video import video_throughput
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mobile", action="store_true",
                    help="phone files: ExecuTorch .pte and LiteRT .tflite, fp32 and int8, beside "
                    "ONNX Runtime and OpenVINO, 1 and 2 threads (needs --checkpoint)")  # fmt: skip
-    p.add_argument("--mobile-sizes", nargs="+", type=_size, default=[(512, 512), (512, 1024)],
+    p.add_argument("--mobile-sizes", nargs="+", type=_size, default=list(MOBILE_SIZES),
                    help="HxW of the phone files (default 512x512 512x1024)")  # fmt: skip
     p.add_argument("--ray-images", type=positive_int, metavar="N",
                    help="also batch prediction of N JPEGs (1024x512): one process against "

@@ -78,7 +78,10 @@ def _backend(name: str, data: bytes, card: dict, threads: int):
     return LiteRTBackend(data, card, num_threads=threads)
 
 
-def mobile_rows(checkpoint, sizes=((512, 512), (512, 1024)), threads=(1, 2), repeats=6,
+MOBILE_SIZES = ((512, 512), (512, 1024))  # the issue's two sizes, H×W
+
+
+def mobile_rows(checkpoint, sizes=MOBILE_SIZES, threads=(1, 2), repeats=6,
                 memory=True, labels=True, log=print) -> list[dict]:  # fmt: skip
     """Median ms of each file's network (low-res logits out; with ``labels`` also the files
     with labels out, and what that adds) per size and thread count, and its ratio to ONNX
