@@ -125,4 +125,13 @@ class ExecutorchBackend(PhoneBackend):
         self.method = self.program.load_method("forward")
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
-        return self.method.execute([x])[0]
+        # ExecuTorch's Python binding copies tensors in and out with torch ops, which run on
+        # torch's OpenMP pool: its worker then spins for milliseconds on a core XNNPACK's
+        # threads need (on 2 cores, the demo's int8 file at 512×1024 took 20 ms a run
+        # instead of 14). One torch thread for the call keeps the pool asleep.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.method.execute([x])[0]
+        finally:
+            torch.set_num_threads(threads)

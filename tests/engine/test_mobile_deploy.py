@@ -85,6 +85,33 @@ def test_segmenter_runs_the_file_like_pytorch(exported):
     assert int8.precision == "int8" and int8.predict(image).shape == image.shape[:2]
 
 
+def test_executorch_call_keeps_torch_threads_asleep(exported):
+    # ExecuTorch's binding copies with torch ops; they run on one torch thread, so torch's
+    # OpenMP worker does not spin on XNNPACK's cores, and the user's setting comes back.
+    tmp = exported[0]
+    backend = Segmenter.from_checkpoint(tmp / "m.int8.pte").backend
+    real, seen = backend.method, []
+
+    class Recording:
+        def execute(self, inputs):
+            seen.append(torch.get_num_threads())
+            if len(seen) == 2:
+                raise RuntimeError("the runtime failed")
+            return real.execute(inputs)
+
+    backend.method = Recording()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = as_input(np.zeros((*SIZE, 3), np.uint8), backend.spec, backend.scale, backend.shift)
+        assert backend.run(x).shape == (1, 5, 8, 16) and torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="the runtime failed"):
+            backend.run(x)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_tflite_graph_normalises_by_a_1x1_convolution(exported):
     _, ckpt, _, _ = exported
     model = load_model(ckpt).model.eval()
