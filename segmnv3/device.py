@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,35 @@ import torch
 def default_device() -> str:
     """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_threads_lock = threading.Lock()
+_threads_state = {"inside": 0, "saved": 1}  # blocks open in all threads; the setting before
+_threads_depth = threading.local()  # blocks open in this thread
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch's CPU ops on one thread inside the block, for work beside another runtime's
+    threads (ONNX Runtime, OpenVINO, XNNPACK). A torch op on its OpenMP pool leaves the
+    pool's workers spinning for milliseconds afterwards, on the cores the other runtime's
+    threads then need: on 2 cores, the default path's network ran after the preprocessing
+    ~3 ms slower than after a pause. Blocks nest and overlap across threads; the setting in
+    force before the first comes back when each thread leaves its outermost block."""
+    with _threads_lock:
+        if _threads_state["inside"] == 0:
+            _threads_state["saved"] = torch.get_num_threads()
+        _threads_state["inside"] += 1
+        _threads_depth.n = getattr(_threads_depth, "n", 0) + 1
+        torch.set_num_threads(1)  # this thread's OpenMP setting (and new threads' default)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_state["inside"] -= 1
+            _threads_depth.n -= 1
+            if _threads_depth.n == 0:
+                torch.set_num_threads(_threads_state["saved"])
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

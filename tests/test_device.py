@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 import torch
 
@@ -59,3 +61,38 @@ def test_openvino_precision_compares_types_not_text():
     assert openvino_precision(ov.Type.f32) == "fp32"
     with pytest.raises(ValueError, match="unknown inference precision"):
         openvino_precision(ov.Type.i64)
+
+
+def test_one_torch_thread_nests_overlaps_and_restores():
+    from segmnv3.device import one_torch_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_torch_thread():
+            assert torch.get_num_threads() == 1
+            with one_torch_thread():  # nested (a phone backend inside Segmenter.predict)
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1  # still inside the outer block
+            seen, ready, leave = [], threading.Event(), threading.Event()
+
+            def other():  # another thread's block overlaps this one, and outlives it
+                with one_torch_thread():
+                    seen.append(torch.get_num_threads())
+                    ready.set()
+                    leave.wait(10)
+                seen.append(torch.get_num_threads())
+
+            worker = threading.Thread(target=other)
+            worker.start()
+            assert ready.wait(10)
+        assert torch.get_num_threads() == 2  # this thread left its outermost block
+        leave.set()
+        worker.join(10)
+        assert seen == [1, 2]  # the setting before the first block, not the other's 1
+        with pytest.raises(ValueError, match="inside"):
+            with one_torch_thread():
+                raise ValueError("raised inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

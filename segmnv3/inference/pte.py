@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..device import one_torch_thread
 from .mobile import PhoneBackend, args_of, require
 from .mobile_argmax import CellArgmax
 from .mobile_layers import float_ops, left_out
@@ -125,13 +126,8 @@ class ExecutorchBackend(PhoneBackend):
         self.method = self.program.load_method("forward")
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
-        # ExecuTorch's Python binding copies tensors in and out with torch ops, which run on
-        # torch's OpenMP pool: its worker then spins for milliseconds on a core XNNPACK's
-        # threads need (on 2 cores, the demo's int8 file at 512×1024 took 20 ms a run
-        # instead of 14). One torch thread for the call keeps the pool asleep.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        # ExecuTorch's Python binding copies tensors in and out with torch ops; on torch's
+        # OpenMP pool its worker then spins on a core XNNPACK's threads need (on 2 cores,
+        # the demo's int8 file at 512×1024 took 20 ms a run instead of 14).
+        with one_torch_thread():
             return self.method.execute([x])[0]
-        finally:
-            torch.set_num_threads(threads)

@@ -103,6 +103,35 @@ def test_onnxruntime_backend_matches_torch(ckpt, tmp_path):
                                    atol=1e-4)  # fmt: skip
 
 
+def test_torch_runs_on_one_thread_beside_another_runtime(ckpt, monkeypatch):
+    # torch's pre- and post-processing on one thread while ONNX Runtime has the cores; the
+    # torch backend keeps its threads; the user's setting is back after each call
+    import segmnv3.inference.segmenter as segmenter_module
+
+    seen = []
+    real_prepare = Segmenter.prepare
+    monkeypatch.setattr(Segmenter, "prepare",
+                        lambda self, rgb: seen.append(torch.get_num_threads())
+                        or real_prepare(self, rgb))  # fmt: skip
+    real_upsample = segmenter_module.upsample_argmax
+    monkeypatch.setattr(segmenter_module, "upsample_argmax",
+                        lambda low, size: seen.append(torch.get_num_threads())
+                        or real_upsample(low, size))  # fmt: skip
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ort = Segmenter.from_checkpoint(ckpt, backend="onnxruntime", precision="fp32")
+        eager = Segmenter.from_checkpoint(ckpt, backend="torch", precision="fp32")
+        image = _image(40, 56)
+        assert ort.predict(image).shape == (40, 56) and torch.get_num_threads() == 2
+        assert ort.labels(ort.logits(image), (40, 56)).shape == (40, 56)
+        assert seen == [1, 1, 1, 1] and torch.get_num_threads() == 2
+        seen.clear()
+        assert eager.predict(image).shape == (40, 56) and seen == [2, 2]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_torchvision_state_dict(tmp_path):
     tv = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None).eval()
     torch.save(tv.state_dict(), tmp_path / "tv.pth")
