@@ -67,16 +67,9 @@ class Segmenter:
         return list(getattr(self.backend, "card", {}).get("std", self.preprocessing.std))
 
     @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | Path,
-        device: str = "cpu",
-        backend: str = "auto",
-        precision: str = "auto",
-        *,
-        batch_size: int = 4,
-        num_threads: int | None = None,
-    ) -> Segmenter:
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", backend: str = "auto",
+                    precision: str = "auto", *, batch_size: int = 4,
+                    num_threads: int | None = None) -> Segmenter:  # fmt: skip
         """From a segmnv3 checkpoint, a torchvision segmentation state dict, or an ``.onnx``
         or ExecuTorch ``.pte`` file written by ``tools/export_seg.py`` (fp32 or int8; a
         ``.pte`` runs in ExecuTorch, see :meth:`from_mobile`).
@@ -119,16 +112,9 @@ class Segmenter:
                    std=raw.std, batch_size=batch_size)  # fmt: skip
 
     @classmethod
-    def from_pretrained(
-        cls,
-        name: str,
-        device: str = "cpu",
-        backend: str = "auto",
-        precision: str = "auto",
-        *,
-        batch_size: int = 4,
-        num_threads: int | None = None,
-    ) -> Segmenter:
+    def from_pretrained(cls, name: str, device: str = "cpu", backend: str = "auto",
+                    precision: str = "auto", *, batch_size: int = 4,
+                    num_threads: int | None = None) -> Segmenter:  # fmt: skip
         """From known weights by name (``segmnv3.list_weights()``): cached in torch.hub's
         folder, verified, downloaded only when missing (never with ``SEGMNV3_OFFLINE=1``).
         Preprocessing is the entry's (e.g. shorter side 520). Other arguments as in
@@ -234,27 +220,23 @@ class Segmenter:
     def _map(self, x: ImageLike | list, per_image: Callable[[Tensor, tuple[int, int]], Any]):
         """Prepare the images, run them in batches of one size, and turn each image's
         low-resolution logits (1×K×h×w) into a result at its own size."""
-        with self._torch_beside():
-            return self._map_images(x, per_image)
-
-    def _torch_beside(self):
-        """One torch thread for the pre- and post-processing when another runtime runs the
-        network (:func:`~segmnv3.device.one_torch_thread`): the default path at 1024×512
-        on 2 cores took 16.3 ms instead of 19.0; torch's own backend keeps its threads."""
-        return nullcontext() if isinstance(self.backend, TorchBackend) else one_torch_thread()
-
-    def _map_images(self, x, per_image):
         single = not isinstance(x, list | tuple)
         items = [x] if single else list(x)
         rgbs = [to_rgb(item, f"image {i}") for i, item in enumerate(items)]
         results: list[Any] = [None] * len(rgbs)
-        for idx in self._batches(rgbs):
-            prepared = [self.prepare(rgbs[i]) for i in idx]
-            batch = prepared[0][None] if len(idx) == 1 else np.stack(prepared)
-            low = self.backend.lowres_logits(batch)
-            for k, i in enumerate(idx):
-                results[i] = per_image(low[k : k + 1], rgbs[i].shape[:2])
+        with self._torch_beside():
+            for idx in self._batches(rgbs):
+                prepared = [self.prepare(rgbs[i]) for i in idx]
+                batch = prepared[0][None] if len(idx) == 1 else np.stack(prepared)
+                low = self.backend.lowres_logits(batch)
+                for k, i in enumerate(idx):
+                    results[i] = per_image(low[k : k + 1], rgbs[i].shape[:2])
         return results[0] if single else results
+
+    def _torch_beside(self):
+        """torch's work on one thread while another runtime runs the network (see
+        :func:`~segmnv3.device.one_torch_thread`); the torch backend keeps its threads."""
+        return nullcontext() if isinstance(self.backend, TorchBackend) else one_torch_thread()
 
     def logits(self, rgb: np.ndarray) -> Tensor:
         """One RGB uint8 frame → its low-resolution logits (1×K×h×w); :meth:`labels` turns
