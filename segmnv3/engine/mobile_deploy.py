@@ -97,6 +97,8 @@ def _named(what: str, graph, step, run, log):
     """``run()``; when the exporter fails, an error naming the layer that fails alone."""
     try:
         return run()
+    except ImportError:  # a broken install, not a layer: no layer to name
+        raise
     except Exception as exc:  # noqa: BLE001  (the exporters raise anything)
         log(f"{what} failed ({type(exc).__name__}): trying each layer alone to name it…")
         raise named_failure(what, graph, (graph.example(),), step, exc) from exc

@@ -181,6 +181,14 @@ def test_bad_input_is_named_and_nothing_is_written(exported, tmp_path, monkeypat
     with pytest.raises(ValueError, match=r"a.pte not written: its labels agree with PyTorch"):
         export_mobile(ckpt, tmp_path / "a.pte", size=SIZE, calib=calib, calib_count=2)
     assert not list(tmp_path.iterdir())  # nothing left behind, no temp file either
+
+    def broken_install(*_):
+        raise ImportError("cannot import name 'ConfigPrecisionType'")
+
+    monkeypatch.setattr(mobile_deploy, "_convert", broken_install)  # a bug, not a layer's fault
+    with pytest.raises(ImportError, match="ConfigPrecisionType"):
+        export_mobile(ckpt, tmp_path / "a.pte", size=SIZE, calib=calib, calib_count=2)
+    assert not list(tmp_path.iterdir())
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda n, *a: None if n == "executorch" else real(n, *a))  # fmt: skip
