@@ -29,7 +29,11 @@ def one_torch_thread() -> Iterator[None]:
     pool's workers spinning for milliseconds afterwards, on the cores the other runtime's
     threads then need: on 2 cores, the default path's network ran after the preprocessing
     ~3 ms slower than after a pause. Blocks nest and overlap across threads; the setting in
-    force before the first comes back when each thread leaves its outermost block."""
+    force before the first comes back when each thread leaves its outermost block. A torch
+    built without OpenMP (its own pool, whose size is fixed once it has run) is left as is."""
+    if not torch._C.has_openmp:
+        yield
+        return
     with _threads_lock:
         if _threads_state["inside"] == 0:
             _threads_state["saved"] = torch.get_num_threads()
