@@ -101,8 +101,12 @@ def test_one_torch_thread_nests_overlaps_and_restores():
 def test_one_torch_thread_leaves_a_torch_without_openmp_alone(monkeypatch):
     from segmnv3.device import one_torch_thread
 
-    monkeypatch.setattr(torch._C, "has_openmp", False)
     before = torch.get_num_threads()
-    with one_torch_thread():
-        assert torch.get_num_threads() == before
-    assert torch.get_num_threads() == before
+    torch.set_num_threads(2)
+    monkeypatch.setattr(torch._C, "has_openmp", False)
+    try:
+        with one_torch_thread():
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
