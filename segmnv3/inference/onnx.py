@@ -154,6 +154,8 @@ def ort_session(model: str | Path | bytes, device: str = "cpu", num_threads: int
     # Worker threads that spin after a run take the cores from segmnv3's own work between
     # runs (label upsampling, drawing): Segmenter.predict on the demo model at 1024×512,
     # interleaved, 57-66 ms without spinning against 71-73 ms with it (int8: 50-57 vs 54-68).
+    # With Segmenter's torch work on one thread (Zen 5), spinning made predict 5-15 % faster
+    # but the video pipeline slower (29.2-29.5 frames/s against 30.4-32.3): it stays off.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     if str(device).startswith("cuda"):
