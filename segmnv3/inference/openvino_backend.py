@@ -66,10 +66,6 @@ class OpenVinoBackend:
         if dev.type != "cpu":
             raise ValueError(f"backend 'openvino' runs on the CPU here, not on {device!r}")
         check_threads(num_threads)
-        chosen = resolve_precision(precision, cls.name, dev)
-        config = {"INFERENCE_PRECISION_HINT": "bf16" if chosen == "bf16" else "f32"}
-        if num_threads:
-            config["INFERENCE_NUM_THREADS"] = int(num_threads)
         core, data = _openvino_core(), _openvino_graph(model)
         try:
             graph = core.read_model(data)
@@ -83,6 +79,11 @@ class OpenVinoBackend:
                              "'auto' or 'fp32' (its float parts follow the CPU)")  # fmt: skip
         check_lowres_output(name, [o.get_any_name() for o in graph.outputs],
                             graph.outputs[0].get_partial_shape().to_string())  # fmt: skip
+        # the file's own rule first: bf16 of an int8 file is wrong on every CPU
+        chosen = resolve_precision(precision, cls.name, dev)
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if chosen == "bf16" else "f32"}
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = int(num_threads)
         return cls(graph, config, device)
 
     def _compile(self, shape: tuple | None):
